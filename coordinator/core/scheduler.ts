@@ -669,11 +669,11 @@ export class Scheduler {
 
   /** End a plan: return its reservation and release its pending victims. */
   private endPlan(plan: Plan, reason: AbandonReason, detail?: string): void {
-    if (plan.reservedMb > 0) {
-      plan.gpu.reservedMb -= plan.reservedMb;
-      plan.reservedMb = 0;
-      this.freedInPass = true;
-    }
+    // Returned memory and returned victims (evictable again) can both unblock entries the
+    // current pass has already looked at, so another pass is needed.
+    this.freedInPass = true;
+    plan.gpu.reservedMb -= plan.reservedMb;
+    plan.reservedMb = 0;
     for (const ev of [...plan.pending.values()]) this.abandonVictim(ev, reason, detail);
     this.plans.delete(plan);
     plan.preemptor.plan = undefined;
@@ -681,14 +681,11 @@ export class Scheduler {
   }
 
   private completeIfCovered(plan: Plan): void {
-    // The second test only fails when a new measurement of unaccounted usage arrived meanwhile:
-    // then the preemptor waits for it to drop rather than over-commit.
-    if (
-      this.plans.has(plan) &&
-      plan.reservedMb >= plan.needMb &&
-      plan.gpu.freeIgnoring(plan.reservedMb) >= plan.needMb
-    )
-      this.grant(plan.preemptor, plan.gpu);
+    if (!this.plans.has(plan) || plan.reservedMb < plan.needMb) return;
+    if (plan.gpu.freeIgnoring(plan.reservedMb) >= plan.needMb) this.grant(plan.preemptor, plan.gpu);
+    // Only a new measurement of unaccounted usage can get here: the memory gathered is taken by
+    // something no lease accounts for. Holding it would help nobody; wait in line instead.
+    else this.endPlan(plan, "not-needed", "measured usage leaves no room on the GPU");
   }
 
   private candidates(g: GpuState, e: WaitEntry): Candidate[] {
