@@ -143,9 +143,9 @@ function eligible(slot: SlotSpec, g: GpuSpec): boolean {
   return g.capacityMb >= slot.vramMb;
 }
 
-const fail = (msg: string): never => {
+function fail(msg: string): never {
   throw new Error(msg);
-};
+}
 
 // ------------------------------------------------------------------ event application
 
@@ -581,7 +581,7 @@ class Retry extends Base {
   constructor(readonly pick: number) {
     super();
   }
-  check(m: Readonly<Model>): boolean {
+  override check(m: Readonly<Model>): boolean {
     return m.reqs.size > 0;
   }
   label(): string {
@@ -611,7 +611,7 @@ abstract class OnLease extends Base {
   constructor(readonly pick: number) {
     super();
   }
-  check(m: Readonly<Model>): boolean {
+  override check(m: Readonly<Model>): boolean {
     return m.leases.size > 0;
   }
   protected lease(m: Model): MLease {
@@ -673,7 +673,7 @@ abstract class OnEviction extends Base {
   constructor(readonly pick: number) {
     super();
   }
-  check(m: Readonly<Model>): boolean {
+  override check(m: Readonly<Model>): boolean {
     return m.evictions.size > 0;
   }
   protected victim(m: Model): string {
@@ -706,7 +706,7 @@ class Cancel extends Base {
   constructor(readonly pick: number) {
     super();
   }
-  check(m: Readonly<Model>): boolean {
+  override check(m: Readonly<Model>): boolean {
     return [...m.waiting.values()].some((w) => !w.pausedLeaseId);
   }
   label(): string {
