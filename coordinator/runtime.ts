@@ -1,0 +1,311 @@
+/**
+ * The glue between the scheduling core and the RPC handlers:
+ * - fans the core's synchronous events out to the streams that wait for them (by request id
+ *   and by holder id) and to status watchers, logs them and counts them for /metrics;
+ * - keeps ONE timer armed at scheduler.nextDeadline() that calls advance() (lease expiry and
+ *   checkpoint deadlines);
+ * - keeps the revision counter of GetStatus;
+ * - knows whether the coordinator is shutting down.
+ *
+ * Core listeners must not call back into the scheduler (events fire mid-update), so listeners
+ * here only push into mailboxes and counters.
+ */
+import type { Logger } from "pino";
+import { Code, ConnectError } from "@connectrpc/connect";
+import type { Clock, CoreEvent, Lease, Scheduler } from "./core/index.js";
+import type { GpuCatalog } from "./gpus.js";
+import { Metrics } from "./metrics.js";
+import { PRIORITY_NAMES } from "./services/convert.js";
+import { toConnectError } from "./services/validate.js";
+
+type Listener = (e: CoreEvent) => void;
+
+/** Longest setTimeout delay Node accepts. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+/** Request ids remembered after they end, to tell "already released" from "never issued". */
+const REMEMBERED_REQUESTS = 100_000;
+
+function requestIdOf(e: CoreEvent): string | undefined {
+  switch (e.type) {
+    case "queued":
+      return e.entry.requestId;
+    case "granted":
+    case "released":
+    case "paused":
+    case "resumed":
+    case "paused-dropped":
+      return e.lease.requestId;
+    case "checkpoint-requested":
+      return e.victim.requestId;
+    case "request-failed":
+    case "cancelled":
+      return e.requestId;
+    case "eviction-abandoned":
+      return undefined;
+  }
+}
+
+function holderIdOf(e: CoreEvent): string | undefined {
+  switch (e.type) {
+    case "checkpoint-requested":
+      return e.victim.holderId;
+    case "paused":
+    case "resumed":
+    case "paused-dropped":
+    case "released":
+      return e.lease.holderId;
+    default:
+      return undefined;
+  }
+}
+
+export class Runtime {
+  readonly metrics = new Metrics();
+  readonly shutdown = new AbortController();
+  private readonly byRequest = new Map<string, Set<Listener>>();
+  private readonly byHolder = new Map<string, Set<Listener>>();
+  private readonly changeListeners = new Set<() => void>();
+  private readonly seenRequests = new Set<string>();
+  private timer: NodeJS.Timeout | undefined;
+  private timerAt: number | undefined;
+  private revisionNo = 1n;
+  private stopped = false;
+  private readonly unsubscribe: () => void;
+
+  constructor(
+    readonly scheduler: Scheduler,
+    readonly gpus: GpuCatalog,
+    readonly clock: Clock,
+    readonly logger: Logger,
+  ) {
+    this.unsubscribe = scheduler.onEvent((e) => this.onEvent(e));
+  }
+
+  get shuttingDown(): boolean {
+    return this.shutdown.signal.aborted;
+  }
+
+  get revision(): bigint {
+    return this.revisionNo;
+  }
+
+  /** Throws UNAVAILABLE once shutdown started. */
+  assertServing(): void {
+    if (this.shuttingDown)
+      throw new ConnectError(
+        "the coordinator is shutting down; retry with the same request_id",
+        Code.Unavailable,
+      );
+  }
+
+  /** Runs a core call, maps CoreError to ConnectError, then re-arms the deadline timer. */
+  call<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (err) {
+      throw toConnectError(err);
+    } finally {
+      this.arm();
+    }
+  }
+
+  /** Something changed that the core does not report as an event (keep-alive, usage). */
+  touch(): void {
+    this.revisionNo++;
+    for (const l of this.changeListeners) l();
+  }
+
+  subscribeRequest(requestId: string, fn: Listener): () => void {
+    return add(this.byRequest, requestId, fn);
+  }
+
+  subscribeHolder(holderId: string, fn: Listener): () => void {
+    return add(this.byHolder, holderId, fn);
+  }
+
+  onChange(fn: () => void): () => void {
+    this.changeListeners.add(fn);
+    return () => this.changeListeners.delete(fn);
+  }
+
+  /** Whether this coordinator ever saw the request id (bounded memory). */
+  knowsRequest(requestId: string): boolean {
+    return this.seenRequests.has(requestId);
+  }
+
+  rememberRequest(requestId: string): void {
+    if (this.seenRequests.has(requestId)) return;
+    this.seenRequests.add(requestId);
+    if (this.seenRequests.size > REMEMBERED_REQUESTS) {
+      const oldest = this.seenRequests.values().next().value;
+      if (oldest !== undefined) this.seenRequests.delete(oldest);
+    }
+  }
+
+  /** (Re)arms the single deadline timer at the core's next deadline. */
+  arm(): void {
+    if (this.stopped) return;
+    const next = this.scheduler.nextDeadline();
+    if (next === undefined) {
+      if (this.timer) clearTimeout(this.timer);
+      this.timer = undefined;
+      this.timerAt = undefined;
+      return;
+    }
+    if (this.timer && this.timerAt === next) return;
+    if (this.timer) clearTimeout(this.timer);
+    const delay = Math.min(MAX_TIMER_MS, Math.max(0, next - this.clock.now()));
+    this.timerAt = next;
+    this.timer = setTimeout(() => this.fire(), delay + 1);
+    this.timer.unref();
+  }
+
+  private fire(): void {
+    this.timer = undefined;
+    this.timerAt = undefined;
+    try {
+      this.scheduler.advance();
+    } catch (err) {
+      this.logger.error({ err }, "scheduler.advance failed");
+    }
+    this.arm();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.unsubscribe();
+  }
+
+  private onEvent(e: CoreEvent): void {
+    this.revisionNo++;
+    this.metrics.count(e);
+    this.log(e);
+    const rid = requestIdOf(e);
+    if (rid !== undefined) {
+      this.rememberRequest(rid);
+      const set = this.byRequest.get(rid);
+      if (set) for (const l of [...set]) l(e);
+    }
+    const hid = holderIdOf(e);
+    if (hid !== undefined) {
+      const set = this.byHolder.get(hid);
+      if (set) for (const l of [...set]) l(e);
+    }
+    for (const l of this.changeListeners) l();
+  }
+
+  private leaseFields(l: Lease): Record<string, unknown> {
+    return {
+      leaseId: l.leaseId,
+      requestId: l.requestId,
+      holderId: l.holderId,
+      service: l.slot.service,
+      taskType: l.slot.taskType || undefined,
+      priority: PRIORITY_NAMES[l.slot.priority],
+      gpu: l.gpuId,
+      vramMb: l.vramMb,
+    };
+  }
+
+  private log(e: CoreEvent): void {
+    const log = this.logger;
+    const now = this.clock.now();
+    switch (e.type) {
+      case "queued":
+        log.debug(
+          {
+            requestId: e.entry.requestId,
+            service: e.entry.slot.service,
+            vramMb: e.entry.slot.vramMb,
+            position: e.entry.position,
+            reason: e.entry.reason,
+          },
+          `queued: ${e.entry.reasonText}`,
+        );
+        return;
+      case "granted":
+        log.info(
+          {
+            ...this.leaseFields(e.lease),
+            waitMs: e.waitedMs,
+            fencingToken: String(e.lease.fencingToken),
+            ttlMs: e.lease.ttlMs,
+          },
+          "lease granted",
+        );
+        return;
+      case "released": {
+        const heldMs = now - e.lease.firstGrantedAt;
+        if (e.reason === "expired")
+          log.warn(
+            { ...this.leaseFields(e.lease), heldMs },
+            "lease expired (holder stopped keeping it alive)",
+          );
+        else log.info({ ...this.leaseFields(e.lease), heldMs, reason: e.reason }, "lease released");
+        return;
+      }
+      case "checkpoint-requested":
+        log.info(
+          {
+            ...this.leaseFields(e.victim),
+            preemptorRequestId: e.preemptorRequestId,
+            deadlineInMs: e.deadline - now,
+          },
+          "eviction: checkpoint requested",
+        );
+        return;
+      case "paused":
+        log.info(
+          { ...this.leaseFields(e.lease), pausedBy: e.lease.pausedBy },
+          "eviction: lease paused",
+        );
+        return;
+      case "resumed": {
+        log.info(
+          {
+            ...this.leaseFields(e.lease),
+            pausedMs: e.lease.pausedAt !== undefined ? now - e.lease.pausedAt : undefined,
+          },
+          "lease resumed",
+        );
+        return;
+      }
+      case "eviction-abandoned":
+        log.warn(
+          {
+            leaseId: e.victimLeaseId,
+            preemptorRequestId: e.preemptorRequestId,
+            reason: e.reason,
+            detail: e.detail,
+          },
+          e.reason === "refused"
+            ? "eviction: checkpoint refused"
+            : `eviction abandoned (${e.reason})`,
+        );
+        return;
+      case "request-failed":
+        log.info({ requestId: e.requestId, code: e.code }, `request failed: ${e.message}`);
+        return;
+      case "cancelled":
+        log.info({ requestId: e.requestId }, "request left the queue");
+        return;
+      case "paused-dropped":
+        log.warn({ ...this.leaseFields(e.lease), reason: e.reason }, "paused lease dropped");
+        return;
+    }
+  }
+}
+
+function add(map: Map<string, Set<Listener>>, key: string, fn: Listener): () => void {
+  let set = map.get(key);
+  if (!set) map.set(key, (set = new Set()));
+  set.add(fn);
+  return () => {
+    const s = map.get(key);
+    if (!s) return;
+    s.delete(fn);
+    if (s.size === 0) map.delete(key);
+  };
+}

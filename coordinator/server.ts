@@ -1,0 +1,353 @@
+/**
+ * The running coordinator: configuration → GPUs → scheduling core → RPC services on one port.
+ *
+ *   const c = await startCoordinator({ port: 0, gpus: [{ index: 0, capacityMb: 24576 }] });
+ *   // c.url === "http://127.0.0.1:PORT"; gRPC, gRPC-Web and Connect all work there
+ *   await c.close();
+ *
+ * Shutdown (close(), SIGINT/SIGTERM in the CLI): stop accepting connections, health turns
+ * NOT_SERVING (watchers are told), streaming calls end with UNAVAILABLE, HTTP/2 sessions get
+ * GOAWAY and whatever is still open after shutdown_grace_ms is cut.
+ */
+import { toJson } from "@bufbuild/protobuf";
+import { Code, ConnectError, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
+import { connectNodeAdapter, type ConnectNodeAdapterOptions } from "@connectrpc/connect-node";
+import type { Logger } from "pino";
+import type * as http from "node:http";
+import { Scheduler, type Clock } from "./core/index.js";
+import { ConfigError, resolveConfig } from "./config/load.js";
+import type { CoordinatorConfig } from "./config/schema.js";
+import { NvidiaSmiError, queryNvidiaSmi, type SmiGpu } from "./config/nvidia-smi.js";
+import { GpuCatalog, describeGpu, gpuId, toGpuSpec, type GpuRecord } from "./gpus.js";
+import { createLogger } from "./logging.js";
+import { Runtime } from "./runtime.js";
+import { TransportServer } from "./transport/server.js";
+import { LeaseService } from "../gen/ts/cforch/v1/lease_pb.js";
+import { EvictionService } from "../gen/ts/cforch/v1/eviction_pb.js";
+import { ClusterService, GetStatusResponseSchema } from "../gen/ts/cforch/v1/cluster_pb.js";
+import { GpuProfileService } from "../gen/ts/cforch/v1/profile_pb.js";
+import { Health } from "../gen/ts/grpc/health/v1/health_pb.js";
+import { ServerReflection as ReflectionV1 } from "../gen/ts/grpc/reflection/v1/reflection_pb.js";
+import { ServerReflection as ReflectionV1Alpha } from "../gen/ts/grpc/reflection/v1alpha/reflection_pb.js";
+import { leaseService } from "./services/lease.js";
+import { evictionService } from "./services/eviction.js";
+import { clusterService, snapshot } from "./services/cluster.js";
+import { profileService } from "./services/profile.js";
+import { HealthState, ServingStatus, healthService } from "./services/health.js";
+import { ReflectionIndex, reflectionV1, reflectionV1Alpha } from "./services/reflection.js";
+
+export type { CoordinatorConfig } from "./config/schema.js";
+export { ConfigError } from "./config/load.js";
+
+export interface RunningCoordinator {
+  /** "http://HOST:PORT" (IPv6 hosts in brackets). */
+  readonly url: string;
+  readonly port: number;
+  readonly host: string;
+  readonly scheduler: Scheduler;
+  readonly runtime: Runtime;
+  readonly config: CoordinatorConfig;
+  readonly logger: Logger;
+  /** Graceful shutdown; idempotent. Resolves when every connection is closed. */
+  close(): Promise<void>;
+  /** Resolves once close() has finished. */
+  readonly closed: Promise<void>;
+}
+
+export const SERVICES = [
+  LeaseService,
+  EvictionService,
+  ClusterService,
+  GpuProfileService,
+  Health,
+  ReflectionV1,
+  ReflectionV1Alpha,
+] as const;
+
+/** nvidia-smi path to run, if any. "auto" runs it from PATH only when no GPU is configured. */
+function smiPath(config: CoordinatorConfig): { path: string; explicit: boolean } | undefined {
+  if (config.nvidiaSmi === "off") return undefined;
+  if (config.nvidiaSmi === "auto")
+    return config.gpus.length === 0 ? { path: "nvidia-smi", explicit: false } : undefined;
+  return { path: config.nvidiaSmi, explicit: true };
+}
+
+async function discoverGpus(
+  config: CoordinatorConfig,
+  logger: Logger,
+): Promise<{ records: GpuRecord[]; smi: SmiGpu[]; smiPath?: string }> {
+  const byId = new Map<string, GpuRecord>();
+  let smi: SmiGpu[] = [];
+  const which = smiPath(config);
+  let usedSmi: string | undefined;
+  if (which) {
+    try {
+      smi = await queryNvidiaSmi(which.path);
+      usedSmi = which.path;
+      for (const g of smi) {
+        const rec = describeGpu({
+          node: config.nodeName,
+          index: g.index,
+          name: g.name,
+          uuid: g.uuid,
+          capacityMb: g.memoryTotalMb,
+          memoryTotalMb: g.memoryTotalMb,
+        });
+        byId.set(rec.id, rec);
+      }
+      logger.info({ nvidiaSmi: which.path, gpus: smi.length }, "GPUs discovered with nvidia-smi");
+    } catch (err) {
+      const e = err as Error;
+      if (!which.explicit && err instanceof NvidiaSmiError && err.notFound) {
+        logger.debug("nvidia-smi not found on PATH");
+      } else {
+        throw new ConfigError([`nvidia_smi: ${e.message}`]);
+      }
+    }
+  }
+  // Configured GPUs add to (or refine: name, UUID, a capacity cap) the discovered ones.
+  for (const g of config.gpus) {
+    const node = g.node ?? config.nodeName;
+    const id = gpuId(node, g.index);
+    const found = byId.get(id);
+    const memoryTotalMb = g.memoryTotalMb ?? found?.memoryTotalMb;
+    const name = g.name ?? (found?.name || undefined);
+    const uuid = g.uuid ?? (found?.uuid || undefined);
+    byId.set(
+      id,
+      describeGpu({
+        node,
+        index: g.index,
+        capacityMb: g.capacityMb,
+        ...(name !== undefined ? { name } : {}),
+        ...(uuid !== undefined ? { uuid } : {}),
+        ...(memoryTotalMb !== undefined ? { memoryTotalMb } : {}),
+      }),
+    );
+  }
+  const result: { records: GpuRecord[]; smi: SmiGpu[]; smiPath?: string } = {
+    records: [...byId.values()],
+    smi,
+  };
+  if (usedSmi) result.smiPath = usedSmi;
+  return result;
+}
+
+function errorInterceptor(rt: Runtime): Interceptor {
+  return (next) => async (req) => {
+    try {
+      return await next(req);
+    } catch (err) {
+      const ce = ConnectError.from(err);
+      rt.metrics.rpcErrors.inc({ method: req.method.name, code: Code[ce.code] ?? String(ce.code) });
+      if (ce.code === Code.Internal || ce.code === Code.Unknown)
+        rt.logger.error({ err, method: req.method.name }, "RPC failed");
+      else
+        rt.logger.debug(
+          { method: req.method.name, code: Code[ce.code], msg: ce.rawMessage },
+          "RPC error",
+        );
+      throw err;
+    }
+  };
+}
+
+export async function startCoordinator(
+  input: Partial<CoordinatorConfig> = {},
+): Promise<RunningCoordinator> {
+  const { logger: givenLogger, clock: givenClock, ...rest } = input;
+  const config = resolveConfig(rest);
+  const logger =
+    givenLogger ?? (await createLogger({ level: config.logLevel, pretty: config.pretty }));
+  const clock: Clock = givenClock ?? { now: () => Date.now() };
+  if (givenLogger) config.logger = givenLogger;
+  if (givenClock) config.clock = givenClock;
+
+  const discovered = await discoverGpus(config, logger);
+  const catalog = new GpuCatalog();
+  for (const r of discovered.records) catalog.set(r);
+  if (discovered.records.length === 0)
+    logger.warn(
+      "no GPUs configured or discovered: every request will fail until a node agent registers GPUs",
+    );
+
+  const scheduler = new Scheduler({
+    clock,
+    gpus: discovered.records.map(toGpuSpec),
+    defaultTtlMs: config.defaultTtlMs,
+    minTtlMs: config.minTtlMs,
+    maxTtlMs: config.maxTtlMs,
+    checkpointDeadlineMs: config.checkpointDeadlineMs,
+    onListenerError: (err, event) =>
+      logger.error({ err, event: event.type }, "event listener failed"),
+  });
+  const runtime = new Runtime(scheduler, catalog, clock, logger);
+
+  const applyUsage = (smi: SmiGpu[]) => {
+    for (const g of smi) {
+      const id = gpuId(config.nodeName, g.index);
+      if (g.memoryUsedMb === undefined || !catalog.get(id)) continue;
+      const used = g.memoryUsedMb;
+      runtime.call(() => scheduler.setMeasuredUsage(id, used));
+    }
+    runtime.touch();
+  };
+  if (discovered.smi.length) applyUsage(discovered.smi);
+
+  const reflection = new ReflectionIndex(SERVICES);
+  const health = new HealthState(reflection.serviceNames);
+  const routes = (router: ConnectRouter) => {
+    router.service(LeaseService, leaseService(runtime, config));
+    router.service(EvictionService, evictionService(runtime, config));
+    router.service(ClusterService, clusterService(runtime));
+    router.service(GpuProfileService, profileService(catalog));
+    router.service(Health, healthService(health));
+    router.service(ReflectionV1, reflectionV1(reflection));
+    router.service(ReflectionV1Alpha, reflectionV1Alpha(reflection));
+  };
+
+  const fallback: NonNullable<ConnectNodeAdapterOptions["fallback"]> = (req, res) => {
+    const path = (req.url ?? "/").split("?")[0];
+    const send = (status: number, type: string, body: string) => {
+      (res as http.ServerResponse).writeHead(status, {
+        "content-type": type,
+        "cache-control": "no-store",
+      });
+      res.end(body);
+    };
+    if (req.method === "GET" || req.method === "HEAD") {
+      if (path === "/healthz") {
+        const serving = health.get("") === ServingStatus.SERVING;
+        return send(
+          serving ? 200 : 503,
+          "text/plain; charset=utf-8",
+          serving ? "ok\n" : "shutting down\n",
+        );
+      }
+      if (path === "/metrics")
+        return send(
+          200,
+          "text/plain; version=0.0.4; charset=utf-8",
+          runtime.metrics.render(scheduler),
+        );
+      if (path === "/status.json")
+        return send(200, "application/json", JSON.stringify(statusJson(runtime), null, 2));
+    }
+    send(
+      404,
+      "text/plain; charset=utf-8",
+      "not found: cf-orch serves gRPC, gRPC-Web and Connect, /healthz and /metrics\n",
+    );
+  };
+
+  const handler = connectNodeAdapter({
+    routes,
+    fallback,
+    readMaxBytes: config.maxMessageBytes,
+    shutdownSignal: runtime.shutdown.signal,
+    interceptors: [errorInterceptor(runtime)],
+  });
+  const transport = new TransportServer({
+    handler,
+    logger,
+    pingIntervalMs: config.pingIntervalMs,
+    pingTimeoutMs: config.pingTimeoutMs,
+  });
+  let bound: { port: number; host: string };
+  try {
+    bound = await transport.listen(config.port, config.host);
+  } catch (err) {
+    runtime.stop();
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === "EADDRINUSE")
+      throw new ConfigError([`port: ${config.port} is already in use on ${config.host}`]);
+    if (e.code === "EADDRNOTAVAIL" || e.code === "ENOTFOUND")
+      throw new ConfigError([`host: cannot bind ${JSON.stringify(config.host)} (${e.code})`]);
+    throw err;
+  }
+  runtime.arm();
+
+  let pollTimer: NodeJS.Timeout | undefined;
+  if (discovered.smiPath && config.nvidiaSmiPollMs > 0) {
+    const path = discovered.smiPath;
+    let failing = false;
+    let running = false;
+    pollTimer = setInterval(() => {
+      if (running || runtime.shuttingDown) return;
+      running = true;
+      queryNvidiaSmi(path)
+        .then((smi) => {
+          if (failing) logger.info("nvidia-smi answers again");
+          failing = false;
+          if (!runtime.shuttingDown) applyUsage(smi);
+        })
+        .catch((err: unknown) => {
+          if (!failing) logger.warn({ err: (err as Error).message }, "nvidia-smi polling failed");
+          failing = true;
+        })
+        .finally(() => {
+          running = false;
+        });
+    }, config.nvidiaSmiPollMs);
+    pollTimer.unref();
+  }
+
+  const hostForUrl = bound.host.includes(":") ? `[${bound.host}]` : bound.host;
+  const url = `http://${hostForUrl}:${bound.port}`;
+  logger.info(
+    {
+      url,
+      host: bound.host,
+      port: bound.port,
+      gpus: catalog
+        .all()
+        .map((g) => ({
+          id: g.id,
+          name: g.name || undefined,
+          capacityMb: g.capacityMb,
+          profile: g.profile?.name,
+        })),
+    },
+    `cf-orch coordinator listening on ${url}`,
+  );
+
+  let closing: Promise<void> | undefined;
+  let resolveClosed!: () => void;
+  const closed = new Promise<void>((r) => (resolveClosed = r));
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      logger.info("shutting down");
+      if (pollTimer) clearInterval(pollTimer);
+      const stopAccepting = transport.stopAccepting();
+      health.setAll(ServingStatus.NOT_SERVING);
+      // Let health watchers and other streams flush what they already have.
+      await new Promise((r) => setTimeout(r, Math.min(100, config.shutdownGraceMs)));
+      runtime.shutdown.abort(
+        new ConnectError("the coordinator is shutting down", Code.Unavailable),
+      );
+      await transport.close(config.shutdownGraceMs);
+      await stopAccepting;
+      runtime.stop();
+      logger.info("stopped");
+      resolveClosed();
+    })();
+    return closing;
+  };
+
+  return {
+    url,
+    port: bound.port,
+    host: bound.host,
+    scheduler,
+    runtime,
+    config,
+    logger,
+    close,
+    closed,
+  };
+}
+
+/** The GetStatus snapshot in proto JSON, for /status.json (curl-friendly). */
+function statusJson(rt: Runtime): unknown {
+  return toJson(GetStatusResponseSchema, snapshot(rt));
+}
