@@ -52,6 +52,13 @@ export class AsyncChannel<T> implements AsyncIterable<T> {
         this.#buffer.length = 0;
         return Promise.resolve({ value: undefined, done: true });
       },
+      // connect-node requires throw() on request iterables (it aborts them with it); like a
+      // generator that does not catch, the channel ends and the error comes back.
+      throw: (err?: unknown) => {
+        this.close();
+        this.#buffer.length = 0;
+        return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+      },
     };
   }
 }
