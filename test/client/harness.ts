@@ -1,13 +1,14 @@
 /**
- * A real coordinator for the client tests, in this process on a loopback port, plus raw
+ * A real coordinator for the client tests (test/support's startTestCoordinator: in this
+ * process, loopback, GPUs local/0 24576 MiB and local/1 8192 MiB), plus raw
  * clients to look at its state (what the server sees is the ground truth of "released").
  */
 import { createClient, type Client } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { ClusterService } from "../../gen/ts/cforch/v1/cluster_pb.js";
 import { LeaseService } from "../../gen/ts/cforch/v1/lease_pb.js";
-import { startCoordinator, type RunningCoordinator } from "../../coordinator/server.js";
-import { captureLogger } from "./helpers.js";
+import type { RunningCoordinator } from "../../coordinator/server.js";
+import { startTestCoordinator } from "../support/coordinator.js";
 
 export interface Harness {
   readonly server: RunningCoordinator;
@@ -25,17 +26,7 @@ export const GPU0 = "local/0"; // 24576 MiB
 export const GPU1 = "local/1"; // 8192 MiB
 
 export async function startHarness(port = 0): Promise<Harness> {
-  const server = await startCoordinator({
-    host: "127.0.0.1",
-    port,
-    nvidiaSmi: "off",
-    logger: captureLogger().logger,
-    gpus: [
-      { index: 0, name: "NVIDIA GeForce RTX 4090", capacityMb: 24576 },
-      { index: 1, name: "NVIDIA GeForce RTX 3060 Ti", capacityMb: 8192 },
-    ],
-    checkpointDeadlineMs: 10_000,
-  });
+  const server = await startTestCoordinator({ port, checkpointDeadlineMs: 10_000 });
   const transport = createGrpcTransport({ baseUrl: server.url });
   const cluster = createClient(ClusterService, transport);
   const leases = createClient(LeaseService, transport);
