@@ -483,12 +483,11 @@ export class ResourceCoordinator implements AsyncDisposable {
             ?.resume(lease.gpuId, lease.node, lease.fencingToken);
         },
         lost: (leaseId, reason) =>
-          this.#coordinated
-            .get(leaseId)
-            ?.markLost(
-              "revoked",
-              `lease ${leaseId} lost: ${reason || "reported by the coordinator"}`,
-            ),
+          this.#coordinated.get(leaseId)?.markLost(
+            // Expired or dropped: the coordinator forgot it; anything else was taken away.
+            /expire|drop|not found/i.test(reason) ? "not_found" : "revoked",
+            `lease ${leaseId} lost: ${reason || "reported by the coordinator"}`,
+          ),
       },
     });
     try {
