@@ -45,3 +45,36 @@ test("a waiting Acquire survives a coordinator restart with the same request id"
     await h?.close();
   }
 });
+
+test("a coordinator that does not come back within reconnectWindowMs: the waiting request falls back to local", async () => {
+  const h = await startHarness();
+  const log = captureLogger();
+  const mk = (service: string) =>
+    new ResourceCoordinator({
+      url: h.url,
+      service,
+      logger: log.logger,
+      retry: { initialMs: 50, maxMs: 100 },
+      reconnectWindowMs: 500,
+      probe: { initialMs: 60_000, maxMs: 60_000 }, // no recovery during this test
+    });
+  const filler = mk("snipe");
+  const waiter = mk("kiwi");
+  try {
+    await filler.lease(new VRAMSlot({ service: "snipe", vramMb: 8192, gpu: GPU1 }));
+    const updates: QueueUpdate[] = [];
+    const request = waiter.acquire(new VRAMSlot({ service: "kiwi", vramMb: 1024, gpu: GPU1 }), {
+      onQueued: (u) => updates.push(u),
+    });
+    await waitFor("the request to queue", () => updates.length > 0);
+    await h.close(); // and it stays down
+    const lease = await request.lease;
+    expect(lease.mode).toBe("local");
+    expect(lease.requestId).toBe(request.requestId);
+    expect(waiter.mode).toBe("local");
+    expect(updates.map((u) => u.mode)).toContain("coordinated");
+    await lease.release();
+  } finally {
+    await Promise.all([filler.close(), waiter.close()]);
+  }
+});
