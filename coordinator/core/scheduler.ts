@@ -932,6 +932,8 @@ export class Scheduler {
     const stamp = ++this.flushNo;
     this.waiting.flush((e) => this.refreshView(e, stamp));
     for (const gr of this.waiting.allGroups()) this.refreshView(gr.head()!, stamp);
+    for (const e of this.waiting.demoted) this.refreshView(e, stamp);
+    this.waiting.demoted.clear();
     for (const e of this.viewDirty) if (this.waiting.has(e)) this.refreshView(e, stamp);
     this.viewDirty.clear();
     for (const p of this.plans) this.refreshView(p.preemptor, stamp);
@@ -1056,6 +1058,8 @@ export class Scheduler {
       });
     }
     this.waiting.regroup((e) => e.sig.key);
+    // Groups were rebuilt: any entry may have gained or lost its place at a group's head.
+    for (const e of this.waiting.inOrder()) this.viewDirty.add(e);
   }
 
   // ---------------------------------------------------------------- read-only views

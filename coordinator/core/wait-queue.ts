@@ -75,6 +75,8 @@ export class WaitQueue<E extends QueueItem> {
   private readonly order: OrderList[] = [];
   private readonly groups: Map<string, Group<E>>[] = [];
   size = 0;
+  /** Entries that stopped being the head of their group since the caller last cleared this. */
+  readonly demoted = new Set<E>();
 
   constructor() {
     for (let i = 0; i < 12; i++) this.order.push(new OrderList());
@@ -103,7 +105,11 @@ export class WaitQueue<E extends QueueItem> {
       g = new Group<E>(e.cls, e.sigKey);
       byKey.set(e.sigKey, g);
     }
+    const oldHead = g.head();
     e.links.group = g.tiers[e.tier].append(e);
+    // A paused lease joining ahead of the group's head demotes it. Its position may not change
+    // (someone else may have left in the same call), so it must be re-explained explicitly.
+    if (oldHead && g.head() !== oldHead) this.demoted.add(oldHead);
   }
 
   private removeFromGroup(e: E): void {
@@ -127,6 +133,7 @@ export class WaitQueue<E extends QueueItem> {
     ol.vram -= e.vramMb;
     e.links.order = null;
     this.removeFromGroup(e);
+    this.demoted.delete(e);
     this.size--;
   }
 

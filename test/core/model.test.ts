@@ -176,6 +176,7 @@ function applyEvent(m: Model, e: CoreEvent, ctx: StepCtx): void {
       ctx.grants.push({ requestId: r.id, gpuId: e.lease.gpuId, key });
       m.waiting.delete(r.id);
       m.lastQueued.delete(r.id);
+      m.excluded.delete(r.id); // a later wait (after a pause) starts with a clean slate
       r.status = "leased";
       r.leaseId = e.lease.leaseId;
       m.leases.set(e.lease.leaseId, {
@@ -201,6 +202,7 @@ function applyEvent(m: Model, e: CoreEvent, ctx: StepCtx): void {
       ctx.grants.push({ requestId: l.requestId, gpuId: e.lease.gpuId, key });
       m.waiting.delete(l.requestId);
       m.lastQueued.delete(l.requestId);
+      m.excluded.delete(l.requestId);
       l.state = "active";
       l.gpuId = e.lease.gpuId;
       l.token = e.lease.fencingToken;
@@ -353,6 +355,28 @@ function checkAll(m: Model, real: Real, ctx: StepCtx): void {
       fail(`reason ${q.reason} for ${q.requestId}`);
     if (!planned && (q.pausedLeaseId !== undefined) !== (q.reason === "paused"))
       fail("paused reason");
+    if (!planned) {
+      // Recomputed independently: the first entry of its (class, eligible set) that fits no
+      // eligible GPU says so; every other one waits behind earlier requests.
+      const w = m.waiting.get(q.requestId)!;
+      const elig = (x: MWait): string =>
+        m.gpus
+          .filter((g) => eligible(x.slot, g))
+          .map((g) => g.id)
+          .join();
+      const head = order.find((x) => x.cls === w.cls && elig(x) === elig(w)) === w;
+      const freeOf = (g: GpuSpec): number => views.find((v) => v.spec.id === g.id)!.freeMb;
+      const eligGpus = m.gpus.filter((g) => eligible(w.slot, g));
+      const fits = eligGpus.some((g) => freeOf(g) >= w.slot.vramMb);
+      const want = head && !fits ? "no GPU has" : `behind ${i}`;
+      if (!q.reasonText.includes(want))
+        fail(`${q.requestId} explains "${q.reasonText}", expected "${want}..."`);
+      if (head && !fits) {
+        const best = Math.max(...eligGpus.map(freeOf));
+        if (!q.reasonText.includes(`largest free: ${best} MiB`))
+          fail(`stale explanation "${q.reasonText}"`);
+      }
+    }
   });
   // Model agreement: pending evictions.
   const pending = evictions.filter((e) => e.state === "requested");
@@ -481,8 +505,9 @@ abstract class Base implements Cmd {
     r.events.length = 0;
     this.note = "";
     try {
+      r.trace.push(this.label());
       this.exec(m, r, ctx);
-      r.trace.push(`${this.label()}${this.note ? ` /* ${this.note} */` : ""}`);
+      r.trace[r.trace.length - 1] = `${this.label()}${this.note ? ` /* ${this.note} */` : ""}`;
       for (const e of r.events) {
         const k =
           e.type === "eviction-abandoned" || e.type === "released"
@@ -533,6 +558,8 @@ class Acquire extends Base {
     return `acquire(${parts.filter(Boolean).join(" ")})`;
   }
   exec(m: Model, r: Real): void {
+    const freeBefore = new Map(r.s.gpus().map((g) => [g.spec.id, g.freeMb]));
+    const waitingBefore = m.order();
     const id = `r${++m.reqN}`;
     const slot: SlotSpec = {
       service: "svc",
@@ -572,6 +599,23 @@ class Acquire extends Base {
     });
     m.waiting.set(id, { requestId: id, slot, cls: this.priority, tier: 1, seq: ++m.seq });
     if (res.kind === "existing") fail("fresh request id reported as existing");
+    if (res.kind === "granted" && !r.events.some((e) => e.type === "eviction-abandoned")) {
+      // Placement policy: best fit among the eligible GPUs no earlier waiting entry blocks.
+      const blocked = new Set<string>();
+      for (const w of waitingBefore)
+        if (w.cls >= this.priority)
+          for (const g of m.gpus) if (eligible(w.slot, g)) blocked.add(g.id);
+      const freeOf = (g: GpuSpec): number => freeBefore.get(g.id)!;
+      const fits = m.gpus.filter(
+        (g) => !blocked.has(g.id) && eligible(slot, g) && freeOf(g) >= slot.vramMb,
+      );
+      const best = Math.min(...fits.map(freeOf));
+      const chosen = fits
+        .filter((g) => freeOf(g) === best)
+        .sort((a, b) => (a.id < b.id ? -1 : 1))[0];
+      if (chosen?.id !== res.lease.gpuId)
+        fail(`placed on ${res.lease.gpuId}, best fit is ${chosen?.id}`);
+    }
     this.note = `${id} -> ${res.kind}${res.kind === "granted" ? ` ${res.lease.leaseId} on ${res.lease.gpuId}` : ""}`;
   }
 }
