@@ -11,7 +11,7 @@
  */
 import { toJson } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
-import { connectNodeAdapter, type ConnectNodeAdapterOptions } from "@connectrpc/connect-node";
+import type { ConnectNodeAdapterOptions } from "@connectrpc/connect-node";
 import type { Logger } from "pino";
 import type * as http from "node:http";
 import { Scheduler, type Clock } from "./core/index.js";
@@ -22,6 +22,7 @@ import { GpuCatalog, describeGpu, gpuId, toGpuSpec, type GpuRecord } from "./gpu
 import { createLogger } from "./logging.js";
 import { Runtime } from "./runtime.js";
 import { TransportServer } from "./transport/server.js";
+import { createNodeHandler } from "./transport/adapter.js";
 import { LeaseService } from "../gen/ts/cforch/v1/lease_pb.js";
 import { EvictionService } from "../gen/ts/cforch/v1/eviction_pb.js";
 import { ClusterService, GetStatusResponseSchema } from "../gen/ts/cforch/v1/cluster_pb.js";
@@ -240,10 +241,13 @@ export async function startCoordinator(
     );
   };
 
-  const handler = connectNodeAdapter({
+  const handler = createNodeHandler({
     routes,
     fallback,
+    logger,
     readMaxBytes: config.maxMessageBytes,
+    // Strict JSON: a misspelt field or an unknown enum name is INVALID_ARGUMENT, not ignored.
+    jsonOptions: { ignoreUnknownFields: false },
     shutdownSignal: runtime.shutdown.signal,
     interceptors: [errorInterceptor(runtime)],
   });
@@ -299,14 +303,12 @@ export async function startCoordinator(
       url,
       host: bound.host,
       port: bound.port,
-      gpus: catalog
-        .all()
-        .map((g) => ({
-          id: g.id,
-          name: g.name || undefined,
-          capacityMb: g.capacityMb,
-          profile: g.profile?.name,
-        })),
+      gpus: catalog.all().map((g) => ({
+        id: g.id,
+        name: g.name || undefined,
+        capacityMb: g.capacityMb,
+        profile: g.profile?.name,
+      })),
     },
     `cf-orch coordinator listening on ${url}`,
   );

@@ -36,15 +36,18 @@ function checkName(name: string, field: string): void {
     throw invalid(field, `at most ${MAX_NAME} characters, got ${name.length}`);
 }
 
-function lookup(name: string, vramMb: number | undefined): GpuProfile {
+function lookup(name: string, vramMb: number | undefined, field: string): GpuProfile {
   const found = findGpuProfile(name, vramMb !== undefined ? { vramMb } : {});
   if ("profile" in found) return found.profile;
   const { suggestions } = found;
   const why = found.reason === "ambiguous" ? "is ambiguous" : "is not a known GPU";
   const hint = suggestions.length ? `; did you mean: ${suggestions.join(", ")}?` : "";
-  throw new ConnectError(`GPU ${JSON.stringify(name)} ${why}${hint}`, Code.NotFound, undefined, [
-    { desc: GpuProfileNotFoundSchema, value: { name, suggestions } },
-  ]);
+  throw new ConnectError(
+    `${field}: GPU ${JSON.stringify(name)} ${why}${hint}`,
+    Code.NotFound,
+    undefined,
+    [{ desc: GpuProfileNotFoundSchema, value: { name, suggestions } }],
+  );
 }
 
 export function profileService(gpus: GpuCatalog): ServiceImpl<typeof GpuProfileService> {
@@ -52,7 +55,9 @@ export function profileService(gpus: GpuCatalog): ServiceImpl<typeof GpuProfileS
     getProfile(req) {
       checkName(req.name, "name");
       const hint = req.vramMbHint > 0n ? Number(req.vramMbHint) : undefined;
-      return create(GetProfileResponseSchema, { profile: profileToPb(lookup(req.name, hint)) });
+      return create(GetProfileResponseSchema, {
+        profile: profileToPb(lookup(req.name, hint, "name")),
+      });
     },
     listProfiles(req) {
       let vendor: Vendor | undefined;
@@ -82,7 +87,7 @@ export function profileService(gpus: GpuCatalog): ServiceImpl<typeof GpuProfileS
       const t = req.target;
       if (t.case === "gpuName") {
         checkName(t.value, "gpu_name");
-        profile = lookup(t.value, undefined);
+        profile = lookup(t.value, undefined, "gpu_name");
       } else if (t.case === "gpuId") {
         if (t.value.length === 0 || t.value.length > MAX_NAME)
           throw invalid("gpu_id", `expected 1 to ${MAX_NAME} characters, got ${t.value.length}`);

@@ -9,14 +9,27 @@
  * (RTX 3070, 8192 MiB).
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import YAML from "yaml";
 import { startCoordinator, type RunningCoordinator } from "../../coordinator/server.js";
 import type { CoordinatorConfig, GpuConfig } from "../../coordinator/config/schema.js";
 
-export const REPO_ROOT = resolve(__dirname, "..", "..");
+/** The repository root: from this file under jest (CommonJS), else found upwards from cwd (tsx/ESM). */
+function findRepoRoot(): string {
+  if (typeof __dirname !== "undefined") return resolve(__dirname, "..", "..");
+  let dir = process.cwd();
+  for (let i = 0; i < 20; i++) {
+    if (existsSync(join(dir, "bin", "cf-orch.js")) && existsSync(join(dir, "proto"))) return dir;
+    const up = dirname(dir);
+    if (up === dir) break;
+    dir = up;
+  }
+  return process.cwd();
+}
+
+export const REPO_ROOT = findRepoRoot();
 export const CLI = join(REPO_ROOT, "bin", "cf-orch.js");
 export const FAKE_NVIDIA_SMI = join(REPO_ROOT, "test", "support", "fake-nvidia-smi.sh");
 
