@@ -8,41 +8,26 @@
  * background probe finds the coordinator again.
  */
 import { randomUUID } from "node:crypto";
-import { create } from "@bufbuild/protobuf";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
-import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
+import { createClient, type Client } from "@connectrpc/connect";
 import type { Logger } from "pino";
 import { PriorityClass } from "../gen/ts/cforch/v1/common_pb.js";
 import { EvictionService, type CheckpointRequest } from "../gen/ts/cforch/v1/eviction_pb.js";
-import {
-  LeaseService,
-  LeaseState as ProtoLeaseState,
-  ReleaseRequestSchema,
-  type Lease as ProtoLease,
-} from "../gen/ts/cforch/v1/lease_pb.js";
-import { GpuProfileNotFoundSchema, GpuProfileService } from "../gen/ts/cforch/v1/profile_pb.js";
+import { LeaseService, type Lease as ProtoLease } from "../gen/ts/cforch/v1/lease_pb.js";
+import { GpuProfileService } from "../gen/ts/cforch/v1/profile_pb.js";
 import { Health } from "../gen/ts/grpc/health/v1/health_pb.js";
 import { acquireLease } from "./acquire-stream.js";
-import { AsyncChannel } from "./async-channel.js";
 import {
   CancelledError,
   CfOrchError,
   CoordinatorUnavailableError,
-  GpuProfileNotFoundError,
   InvalidSlotError,
 } from "./errors.js";
 import { EvictionSession } from "./eviction-session.js";
-import {
-  checkFitBundled,
-  fromProtoFit,
-  fromProtoProfile,
-  getGpuProfile as bundledProfile,
-  type CheckFitQuery,
-  type CheckFitResult,
-  type GpuProfileInfo,
-} from "./gpu-profiles.js";
-import { KeepAlive, type RenewOutcome } from "./keep-alive.js";
+import type { CheckFitQuery, CheckFitResult, GpuProfileInfo } from "./gpu-profiles.js";
+import { KeepAlive } from "./keep-alive.js";
 import { Lease, LeaseCore, type LeaseCallbacks } from "./lease.js";
+import { releaseLease, renewLease, withdrawRequest } from "./lease-rpc.js";
 import { LocalQueue } from "./local-queue.js";
 import { ModeController } from "./mode-controller.js";
 import {
@@ -51,11 +36,13 @@ import {
   type ResolvedOptions,
   type ResourceCoordinatorOptions,
 } from "./options.js";
-import { isUnreachable, rpcCode, toTypedError } from "./rpc-errors.js";
+import { ProfileQueries } from "./profile-queries.js";
 import { createCoordinatorTransport, type CoordinatorTransport } from "./transport.js";
 import { TypedEmitter } from "./typed-emitter.js";
 import type { CoordinatorMode, PreemptionInfo, QueueUpdate } from "./types.js";
+import { UpdateFeed } from "./update-feed.js";
 import { VRAMSlot, type PriorityName, type VRAMSlotInit } from "./vram-slot.js";
+import { waitSignal } from "./wait-signal.js";
 
 export interface LeaseOptions extends LeaseCallbacks {
   /** Stops waiting when it aborts (CancelledError "aborted"); in withLease also aborts lease.signal. */
@@ -90,8 +77,6 @@ const PRIORITY_NAMES: Partial<Record<PriorityClass, PriorityName>> = {
   [PriorityClass.CRITICAL]: "critical",
 };
 
-const RPC_TIMEOUT_MS = 5_000;
-
 interface Clients {
   lease: Client<typeof LeaseService>;
   eviction: Client<typeof EvictionService>;
@@ -109,6 +94,7 @@ export class ResourceCoordinator implements AsyncDisposable {
   readonly #clients: Clients;
   readonly #ownedTransport: CoordinatorTransport | undefined;
   readonly #modes: ModeController;
+  readonly #profiles: ProfileQueries;
   readonly #emitter: TypedEmitter<CoordinatorEvents>;
   readonly #localQueue = new LocalQueue();
   readonly #held = new Set<LeaseCore>();
@@ -145,6 +131,12 @@ export class ResourceCoordinator implements AsyncDisposable {
       profile: createClient(GpuProfileService, transport),
       health: createClient(Health, transport),
     };
+    this.#profiles = new ProfileQueries({
+      client: this.#clients.profile,
+      url: this.url,
+      offline: () => this.mode === "local",
+      signal: this.#closing.signal,
+    });
     this.#modes = new ModeController({
       url: this.url,
       logger: this.#log,
@@ -196,39 +188,13 @@ export class ResourceCoordinator implements AsyncDisposable {
   /** Like lease(), exposing the request id and an async iterator of queue updates. */
   acquire(slot: VRAMSlot | VRAMSlotInit, options: LeaseOptions = {}): LeaseRequest {
     const requestId = randomUUID();
-    const channels = new Set<AsyncChannel<QueueUpdate>>();
-    let settled = false;
-    const publish = (update: QueueUpdate): void => {
-      for (const channel of channels) channel.push(update);
-    };
-    const lease = this.#start(slot, options, requestId, publish)
+    const feed = new UpdateFeed<QueueUpdate>();
+    const lease = this.#start(slot, options, requestId, (update) => feed.publish(update))
       .then((core) => core.lease)
-      .finally(() => {
-        settled = true;
-        for (const channel of channels) channel.close();
-      });
+      .finally(() => feed.end());
     // The caller may only iterate the updates; the failure still reaches whoever awaits `lease`.
     lease.catch(() => undefined);
-    return {
-      requestId,
-      lease,
-      updates: () => {
-        const channel = new AsyncChannel<QueueUpdate>(1000);
-        if (settled) channel.close();
-        else channels.add(channel);
-        const iterator = channel[Symbol.asyncIterator]();
-        return {
-          next: () => iterator.next(),
-          return: () => {
-            channels.delete(channel);
-            return iterator.return!();
-          },
-          [Symbol.asyncIterator]() {
-            return this;
-          },
-        };
-      },
-    };
+    return { requestId, lease, updates: () => feed.iterate() };
   }
 
   /**
@@ -263,47 +229,16 @@ export class ResourceCoordinator implements AsyncDisposable {
   }
 
   /** A GPU profile by name, from the coordinator, or from the bundled registry when it is unreachable. */
-  async getGpuProfile(name: string, options: { vramMb?: number } = {}): Promise<GpuProfileInfo> {
-    if (this.mode === "local") return bundledProfile(name, options);
-    try {
-      const response = await this.#clients.profile.getProfile(
-        { name, vramMbHint: BigInt(Math.max(0, Math.floor(options.vramMb ?? 0))) },
-        { timeoutMs: RPC_TIMEOUT_MS, signal: this.#closing.signal },
-      );
-      if (!response.profile) throw new CfOrchError("GetProfile answer without a profile");
-      return fromProtoProfile(response.profile);
-    } catch (err) {
-      if (err instanceof CfOrchError) throw err;
-      if (isUnreachable(err)) return bundledProfile(name, options);
-      throw this.#profileError(err, name, "getGpuProfile");
-    }
+  getGpuProfile(name: string, options: { vramMb?: number } = {}): Promise<GpuProfileInfo> {
+    return this.#profiles.getGpuProfile(name, options);
   }
 
-  /** Which of fp16 / int8 / int4 fit a GPU; through the coordinator, or bundled when unreachable (gpuName only). */
-  async checkFit(query: CheckFitQuery): Promise<CheckFitResult> {
-    if ((query.gpuName === undefined) === (query.gpuId === undefined)) {
-      throw new InvalidSlotError("gpuName", "checkFit needs exactly one of gpuName and gpuId");
-    }
-    if (this.mode === "local" && query.gpuName !== undefined) return checkFitBundled(query);
-    try {
-      const response = await this.#clients.profile.checkFit(
-        {
-          target:
-            query.gpuName !== undefined
-              ? { case: "gpuName", value: query.gpuName }
-              : { case: "gpuId", value: query.gpuId ?? "" },
-          paramsBillions: query.paramsBillions,
-          contextLength: query.contextLength ?? 0,
-        },
-        { timeoutMs: RPC_TIMEOUT_MS, signal: this.#closing.signal },
-      );
-      return fromProtoFit(response);
-    } catch (err) {
-      if (err instanceof CfOrchError) throw err;
-      if (isUnreachable(err) && query.gpuName !== undefined) return checkFitBundled(query);
-      if (isUnreachable(err)) throw new CoordinatorUnavailableError(this.url, err);
-      throw this.#profileError(err, query.gpuName ?? query.gpuId ?? "", "checkFit");
-    }
+  /**
+   * Which of fp16 / int8 / int4 fit a GPU, through the coordinator; from the bundled registry
+   * when it is unreachable (gpuName only: a gpuId needs the coordinator).
+   */
+  checkFit(query: CheckFitQuery): Promise<CheckFitResult> {
+    return this.#profiles.checkFit(query);
   }
 
   /** Releases every held lease (their signals abort), ends the session, stops probing. Idempotent. */
@@ -349,7 +284,7 @@ export class ResourceCoordinator implements AsyncDisposable {
         this.#log.error({ err, requestId }, "cf-orch onQueued callback threw");
       }
     };
-    const wait = this.#waitSignal(options);
+    const wait = waitSignal(options.signal, options.timeoutMs, this.#closing.signal);
     const seq = ++this.#seq;
     try {
       if (this.mode === "coordinated") {
@@ -404,7 +339,14 @@ export class ResourceCoordinator implements AsyncDisposable {
       if (err instanceof CancelledError) {
         // The cancelled stream already withdraws the request; this also covers a cancel during a
         // retry back-off, when no stream is open.
-        this.#track(this.#releaseRequest(requestId));
+        this.#track(
+          withdrawRequest(this.#clients.lease, requestId).catch((e: unknown) =>
+            this.#log.debug(
+              { err: e, requestId },
+              "cf-orch withdrawing a cancelled request failed",
+            ),
+          ),
+        );
       }
       throw err;
     }
@@ -443,7 +385,7 @@ export class ResourceCoordinator implements AsyncDisposable {
       ttlMs,
       callbacks: { checkpoint: options.checkpoint, resume: options.resume },
       logger,
-      release: () => this.#releaseLease(id),
+      release: () => releaseLease(this.#clients.lease, id),
       onEnded: () => {
         this.#held.delete(core);
         this.#coordinated.delete(id);
@@ -456,7 +398,11 @@ export class ResourceCoordinator implements AsyncDisposable {
       leaseId: id,
       ttlMs,
       logger,
-      renew: (timeoutMs) => this.#renew(core, timeoutMs),
+      renew: (timeoutMs) =>
+        renewLease(this.#clients.lease, id, core.state === "paused", {
+          timeoutMs,
+          signal: this.#closing.signal,
+        }),
       onLost: (reason, message, cause) => core.markLost(reason, message, cause),
     });
     core.keepAlive.start(receivedAt);
@@ -552,97 +498,9 @@ export class ResourceCoordinator implements AsyncDisposable {
     return core;
   }
 
-  /** One AbortSignal for the wait: the caller's signal, the timeout, and close(). */
-  #waitSignal(options: LeaseOptions): { signal: AbortSignal; dispose: () => void } {
-    const controller = new AbortController();
-    const user = options.signal;
-    const onUser = (): void =>
-      controller.abort(
-        new CancelledError("aborted", "stopped waiting for a lease: aborted", user?.reason),
-      );
-    const onClose = (): void =>
-      controller.abort(
-        new CancelledError("closed", "stopped waiting for a lease: ResourceCoordinator closed"),
-      );
-    if (user?.aborted) onUser();
-    else user?.addEventListener("abort", onUser, { once: true });
-    this.#closing.signal.addEventListener("abort", onClose, { once: true });
-    let timer: NodeJS.Timeout | undefined;
-    if (options.timeoutMs !== undefined) {
-      const ms = options.timeoutMs;
-      if (typeof ms !== "number" || !Number.isFinite(ms) || ms < 0) {
-        throw new InvalidSlotError("timeoutMs", "timeoutMs must be a finite number ≥ 0");
-      }
-      timer = setTimeout(
-        () => controller.abort(new CancelledError("timeout", `no lease within ${ms} ms`)),
-        ms,
-      );
-    }
-    return {
-      signal: controller.signal,
-      dispose: () => {
-        clearTimeout(timer);
-        user?.removeEventListener("abort", onUser);
-        this.#closing.signal.removeEventListener("abort", onClose);
-      },
-    };
-  }
-
-  // ---- RPC helpers ----
-
-  async #renew(core: LeaseCore, timeoutMs: number): Promise<RenewOutcome> {
-    const leaseId = core.init.id;
-    const callOptions = { timeoutMs, signal: this.#closing.signal };
-    try {
-      // A paused lease is kept alive by the eviction session; only check that it still exists.
-      const lease =
-        core.state === "paused"
-          ? (await this.#clients.lease.getLease({ leaseId }, callOptions)).lease
-          : (await this.#clients.lease.keepAlive({ leaseId }, callOptions)).lease;
-      const state = lease?.state;
-      return state === ProtoLeaseState.RELEASED || state === ProtoLeaseState.EXPIRED
-        ? "gone"
-        : "renewed";
-    } catch (err) {
-      if (rpcCode(err) === Code.NotFound) return "gone";
-      throw err;
-    }
-  }
-
-  async #releaseLease(leaseId: string): Promise<void> {
-    try {
-      await this.#clients.lease.release(
-        create(ReleaseRequestSchema, { target: { case: "leaseId", value: leaseId } }),
-        { timeoutMs: RPC_TIMEOUT_MS },
-      );
-    } catch (err) {
-      if (rpcCode(err) === Code.NotFound) return;
-      throw err;
-    }
-  }
-
-  async #releaseRequest(requestId: string): Promise<void> {
-    try {
-      await this.#clients.lease.release(
-        create(ReleaseRequestSchema, { target: { case: "requestId", value: requestId } }),
-        { timeoutMs: RPC_TIMEOUT_MS },
-      );
-    } catch (err) {
-      this.#log.debug({ err, requestId }, "cf-orch withdrawing a cancelled request failed");
-    }
-  }
-
   #track(promise: Promise<unknown>): void {
     this.#background.add(promise);
     void promise.finally(() => this.#background.delete(promise));
-  }
-
-  #profileError(err: unknown, name: string, what: string): CfOrchError {
-    if (rpcCode(err) === Code.NotFound) {
-      const detail = ConnectError.from(err).findDetails(GpuProfileNotFoundSchema)[0];
-      return new GpuProfileNotFoundError(name, detail?.suggestions ?? [], err);
-    }
-    return toTypedError(err, what);
   }
 }
 
