@@ -102,4 +102,20 @@ describe("eviction callbacks", () => {
     expect(await h.liveLeases(low.holderId)).toBe(1);
     await lowLease.release();
   });
+
+  test("an evictable lease released by someone else is reported lost over the session", async () => {
+    const lease = await low.lease(
+      { service: "snipe", vramMb: 1024, priority: "low" },
+      { checkpoint: () => undefined },
+    );
+    expect(lease.evictable).toBe(true);
+    const lost: string[] = [];
+    lease.on("lost", (err) => lost.push(err.reason));
+    await h.leases.release({ target: { case: "leaseId", value: lease.id } }); // an operator, say
+    await waitFor("the loss", () => lease.signal.aborted);
+    // Default TTL 30 s: the next keep-alive is 10 s away, so this came over the session.
+    expect(lost).toEqual(["revoked"]);
+    expect(lease.state).toBe("lost");
+    await lease.release();
+  });
 });
