@@ -17,13 +17,11 @@ import (
 const config = `host: 127.0.0.1
 port: 0
 gpus:
-  - id: local/0
-    node: local
+  - node: local
     index: 0
     name: NVIDIA GeForce RTX 4090
     capacity_mb: 24576
-  - id: local/1
-    node: local
+  - node: local
     index: 1
     name: NVIDIA GeForce RTX 4060
     capacity_mb: 8192

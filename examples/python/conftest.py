@@ -18,13 +18,11 @@ CONFIG = """\
 host: 127.0.0.1
 port: 0
 gpus:
-  - id: local/0
-    node: local
+  - node: local
     index: 0
     name: NVIDIA GeForce RTX 4090
     capacity_mb: 24576
-  - id: local/1
-    node: local
+  - node: local
     index: 1
     name: NVIDIA GeForce RTX 4060
     capacity_mb: 8192
@@ -63,8 +61,13 @@ def coordinator():
                     found.set()
 
         threading.Thread(target=pump, daemon=True).start()
-        if not found.wait(30):
+        deadline = time.monotonic() + 30
+        while not found.wait(0.05):
+            if process.poll() is not None or time.monotonic() > deadline:
+                break
+        if not found.is_set():
             process.kill()
+            time.sleep(0.1)  # let the pump collect the last lines
             raise RuntimeError("coordinator did not start:\n" + "".join(lines))
         try:
             yield Coordinator(process, port_box[0], lines)
