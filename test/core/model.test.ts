@@ -23,7 +23,9 @@ import {
   type GpuSpec,
   type Precision,
   type Priority,
+  type PersistedState,
   type QueueEntryView,
+  type SchedulerOptions,
   type SlotSpec,
 } from "../../coordinator/core/index.js";
 import { FakeClock } from "./helpers.js";
@@ -110,6 +112,7 @@ interface Real {
   clock: FakeClock;
   events: CoreEvent[];
   trace: string[];
+  options: SchedulerOptions;
 }
 
 function describe(e: CoreEvent): string {
@@ -831,6 +834,38 @@ class Measure extends Base {
   }
 }
 
+/**
+ * Coordinator restart: exportState, JSON round trip, restore, advance. Leases survive (with a
+ * fresh TTL), paused leases wait again, waiting requests and in-flight evictions are forgotten.
+ */
+class Restart extends Base {
+  label(): string {
+    return "restart()";
+  }
+  exec(m: Model, r: Real): void {
+    const state = JSON.parse(JSON.stringify(r.s.exportState())) as PersistedState;
+    r.s = Scheduler.restore(r.options, state);
+    r.s.onEvent((e) => r.events.push(e));
+    for (const w of [...m.waiting.values()]) {
+      m.lastQueued.delete(w.requestId);
+      if (w.pausedLeaseId) continue;
+      m.waiting.delete(w.requestId);
+      m.reqs.delete(w.requestId);
+    }
+    for (const l of m.leases.values()) {
+      l.expiresAt = m.now + l.ttlMs;
+      if (l.state === "checkpointing") l.state = "active";
+    }
+    m.evictions.clear();
+    m.excluded.clear();
+    for (const g of m.gpus) {
+      m.unaccounted.set(g.id, 0);
+      m.allowance.set(g.id, 0);
+    }
+    r.s.advance();
+  }
+}
+
 // ------------------------------------------------------------------ generators
 
 const MiB = 1024;
@@ -918,20 +953,22 @@ const commandArbs = [
     .tuple(fc.nat(3), fc.constantFrom(0, 0, 2 * MiB, 6 * MiB, 30 * MiB))
     .map(([g, u]) => new Measure(g, u)),
   pick.map((p) => new Retry(p)),
+  fc.constant(null).map(() => new Restart()),
 ];
 
 function setup(gpus: GpuSpec[]): { model: Model; real: Real } {
   const clock = new FakeClock(0);
   let n = 0;
-  const s = new Scheduler({
+  const options: SchedulerOptions = {
     clock,
     gpus,
     checkpointDeadlineMs: CKPT_DEADLINE,
     newLeaseId: () => `L${++n}`,
-  });
+  };
+  const s = new Scheduler(options);
   const events: CoreEvent[] = [];
   s.onEvent((e) => events.push(e));
-  return { model: new Model(gpus), real: { s, clock, events, trace: [] } };
+  return { model: new Model(gpus), real: { s, clock, events, trace: [], options } };
 }
 
 // ------------------------------------------------------------------ the test
