@@ -55,7 +55,7 @@ import { CoreError } from "./errors.js";
 import { chooseVictims, isBetter, type Candidate, type VictimChoice } from "./eviction-planner.js";
 import { behindText, evictionText, noGpuFreeText, notFittable, pausedText } from "./explain.js";
 import { DeadlineHeap, type DeadlineItem } from "./deadline-heap.js";
-import { Inventory, type GpuState, type Signature } from "./gpu-inventory.js";
+import { GpuState, Inventory, type Signature } from "./gpu-inventory.js";
 import { checkPersisted, type PersistedLease, type PersistedState } from "./persist.js";
 import {
   coverage,
@@ -956,8 +956,8 @@ export class Scheduler {
       reason = "waiting-for-eviction";
       text = evictionText(e.plan.pending.size, e.plan.gpu);
     } else {
-      const fitsSomewhere = e.sig.gpus.some((g) => g.freeMb >= e.vramMb);
-      if (this.waiting.isHead(e) && !fitsSomewhere) {
+      // Only a group's head can be waiting for room: everyone behind it waits for the head.
+      if (this.waiting.isHead(e) && !e.sig.gpus.some((g) => g.freeMb >= e.vramMb)) {
         reason = "no-gpu-free";
         text = noGpuFreeText(e.vramMb, e.sig.gpus);
       } else {
@@ -1160,7 +1160,10 @@ export class Scheduler {
     const now = s.now();
     let counter = BigInt(st.fencingCounter);
     for (const p of st.leases) {
-      const g = s.inv.get(p.gpuId);
+      // A paused lease holds no memory; its GPU is only "where it last ran" and may be gone.
+      const g =
+        s.inv.get(p.gpuId) ??
+        (p.state === "paused" ? new GpuState({ id: p.gpuId, node: "", capacityMb: 1 }) : undefined);
       if (!g) {
         s.restoreWarnings.push(`lease ${p.leaseId}: unknown GPU ${p.gpuId}, dropped`);
         continue;

@@ -93,3 +93,25 @@ describe("restore from exportState", () => {
     ).toThrow(expect.objectContaining({ code: "invalid-argument" }));
   });
 });
+
+test("a paused lease whose last GPU is gone survives a restart and resumes elsewhere", () => {
+  const h = harness([gpu("a/0", 8192), gpu("b/0", 8192)]);
+  const v = h.s.acquire({ requestId: "v", holderId: "hv", slot: slot(8192, 1, { gpuId: "a/0" }) });
+  const v2 = h.s.acquire({ requestId: "v2", holderId: "hv", slot: slot(8192, 1) });
+  if (v.kind !== "granted" || v2.kind !== "granted" || v2.lease.gpuId !== "b/0") throw new Error();
+  h.s.registerEvictable(v2.lease.leaseId, "hv");
+  h.s.acquire({ requestId: "p", holderId: "hp", slot: slot(8192, 5, { gpuId: "b/0" }) });
+  h.s.checkpointed(v2.lease.leaseId);
+  // Restart without b/0 (its host is gone, and so is the lease that ran there).
+  const state = h.s.exportState();
+  const st = {
+    ...state,
+    gpus: state.gpus.filter((g) => g.id !== "b/0"),
+    leases: state.leases.filter((l) => l.gpuId !== "b/0" || l.state === "paused"),
+  };
+  const r = Scheduler.restore({ clock: new FakeClock(h.clock.t), gpus: [gpu("a/0", 8192)] }, st);
+  expect(r.restoreWarnings).toEqual([]);
+  expect(r.getLease(v2.lease.leaseId)).toMatchObject({ state: "paused", gpuId: "b/0" });
+  r.release(v.lease.leaseId);
+  expect(r.getLease(v2.lease.leaseId)).toMatchObject({ state: "active", gpuId: "a/0" });
+});
