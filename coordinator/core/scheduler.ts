@@ -323,8 +323,7 @@ export class Scheduler {
     return this.run(() => {
       const x = this.byRequest.get(requestId);
       if (!x || isLease(x)) return false;
-      this.dropWaiting(x);
-      this.emit({ type: "cancelled", requestId });
+      this.dropWaiting(x, { type: "cancelled", requestId });
       return true;
     });
   }
@@ -336,8 +335,7 @@ export class Scheduler {
       const x = this.byRequest.get(requestId);
       if (!x) return { kind: "none" };
       if (!isLease(x)) {
-        this.dropWaiting(x);
-        this.emit({ type: "cancelled", requestId });
+        this.dropWaiting(x, { type: "cancelled", requestId });
         return { kind: "cancelled" };
       }
       const lease = leaseView(x);
@@ -346,8 +344,10 @@ export class Scheduler {
     });
   }
 
-  private dropWaiting(e: WaitEntry): void {
+  /** Take a waiting request out of the line; `why` is announced before the consequences. */
+  private dropWaiting(e: WaitEntry, why: CoreEvent): void {
     this.waiting.remove(e);
+    this.emit(why);
     if (e.plan) this.endPlan(e.plan, "preemptor-gone");
     this.viewDirty.delete(e);
     this.byRequest.delete(e.requestId);
@@ -1048,9 +1048,8 @@ export class Scheduler {
         this.endLease(e.paused, "not-fittable");
         continue;
       }
-      this.dropWaiting(e);
       const unknown = e.slot.gpuId !== undefined && !this.inv.get(e.slot.gpuId);
-      this.emit({
+      this.dropWaiting(e, {
         type: "request-failed",
         requestId: e.requestId,
         code: unknown ? "unknown-gpu" : "not-fittable",

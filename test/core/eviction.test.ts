@@ -233,8 +233,8 @@ describe("cooperative eviction", () => {
     ).toEqual(["checkpointed", "requested"]);
     h.s.cancel("p");
     expect(summary(h.take())).toEqual([
-      `abandoned ${v2.leaseId} for p (preemptor-gone)`,
       "cancelled",
+      `abandoned ${v2.leaseId} for p (preemptor-gone)`,
       "resumed v1@a/0",
     ]);
     expect(h.s.gpus()[0]).toMatchObject({ leasedMb: 16384, reservedMb: 0 });
