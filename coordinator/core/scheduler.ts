@@ -450,18 +450,16 @@ export class Scheduler {
     }
   }
 
-  /** Remove a lease for good, whatever its state, and say so. */
+  /** Remove a lease for good, whatever its state, and say so (the cause before its effects). */
   private endLease(rec: LeaseRec, reason: ReleaseReason | "not-fittable"): void {
     const before = leaseView(rec);
-    let gone: EvictionRec | undefined;
-    if (rec.state === "paused") {
-      const w = rec.waiting!;
+    const w = rec.waiting;
+    const gone = rec.eviction;
+    if (w) {
       this.waiting.remove(w);
-      if (w.plan) this.endPlan(w.plan, "preemptor-gone");
       this.viewDirty.delete(w);
       rec.waiting = undefined;
     } else {
-      gone = rec.eviction;
       this.detachFromGpu(rec);
       if (gone) {
         // The victim went away mid-eviction: its memory is free now and was promised to the
@@ -480,14 +478,10 @@ export class Scheduler {
     if (hs?.size === 0) this.byHolder.delete(rec.holderId);
     this.leaseTombs.add(rec.leaseId, true);
     this.requestTombs.add(rec.requestId, true);
-    if (before.state === "paused" && reason !== "released")
+    if (reason === "not-fittable" || (w && reason !== "released"))
       this.emit({ type: "paused-dropped", lease: before, reason });
-    else
-      this.emit({
-        type: "released",
-        lease: before,
-        reason: reason === "not-fittable" ? "released" : reason,
-      });
+    else this.emit({ type: "released", lease: before, reason });
+    if (w?.plan) this.endPlan(w.plan, "preemptor-gone");
     if (gone) {
       this.emit({
         type: "eviction-abandoned",
@@ -989,7 +983,7 @@ export class Scheduler {
   setMeasuredUsage(gpuId: string, usedMb: number): void {
     if (typeof gpuId !== "string" || gpuId.length === 0)
       throw new CoreError("invalid-argument", "gpu_id is required", "gpu_id");
-    const used = checkMeasured(usedMb);
+    const used = checkMeasured(usedMb, this.limits.maxVramMb);
     const g = this.inv.get(gpuId);
     if (!g) throw new CoreError("not-found", `unknown GPU ${gpuId}`, "gpu_id");
     this.run(() => {

@@ -147,9 +147,9 @@ export function checkGpuSpec(spec: unknown, maxVramMb: number): GpuSpec {
   return Object.freeze(out);
 }
 
-export function checkMeasured(value: unknown): number {
-  if (typeof value !== "number" || !Number.isInteger(value) || value < 0)
-    throw invalid("used_mb", `used_mb must be a non-negative integer, got ${String(value)}`);
+export function checkMeasured(value: unknown, maxVramMb: number): number {
+  if (typeof value !== "number" || !Number.isInteger(value) || value < 0 || value > maxVramMb)
+    throw invalid("used_mb", `used_mb must be an integer in 0..${maxVramMb}, got ${String(value)}`);
   return value;
 }
 
