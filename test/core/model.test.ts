@@ -956,6 +956,29 @@ const commandArbs = [
   fc.constant(null).map(() => new Restart()),
 ];
 
+/**
+ * Long lines: mostly arrivals, little leaving, so dozens of entries wait at once across many
+ * eligibility groups and classes (exercises the head merge and lazy positions).
+ */
+const acquireArb = fc
+  .record({ v: vramArb, p: priorityArb, c: constraintArb, h: holderArb })
+  .map((x) => new Acquire(x.v, x.p, x.c, x.h, undefined));
+const longLineArbs = [
+  acquireArb,
+  acquireArb,
+  acquireArb,
+  acquireArb,
+  acquireArb,
+  pick.map((p) => new Release(p)),
+  pick.map((p) => new Cancel(p)),
+  fc.constantFrom(1000, 2500).map((ms) => new Tick(ms)),
+  pick.map((p) => new HolderHeartbeat(p % 3)),
+  fc.tuple(pick, fc.option(fc.nat(10_000), { nil: undefined })).map(([p, w]) => new Register(p, w)),
+  pick.map((p) => new Checkpointed(p)),
+  pick.map((p) => new Refused(p)),
+  fc.constant(null).map(() => new Restart()),
+];
+
 function setup(gpus: GpuSpec[]): { model: Model; real: Real } {
   const clock = new FakeClock(0);
   let n = 0;
@@ -993,4 +1016,20 @@ test("random command sequences keep the model and the five invariants", () => {
   );
   // The issue asks for at least 10,000 random steps in the default run.
   expect(totalSteps).toBeGreaterThanOrEqual(10_000);
+});
+
+test("long lines: many waiters across groups and classes keep the same guarantees", () => {
+  const started = Date.now();
+  totalSteps = 0;
+  fc.assert(
+    fc.property(
+      gpusArb,
+      fc.commands(longLineArbs, { maxCommands: 200, size: "max" }),
+      (gpus, cmds) => {
+        fc.modelRun(() => setup(gpus), cmds);
+      },
+    ),
+    { numRuns: Number(process.env.CORE_MODEL_RUNS_LONG ?? 40) },
+  );
+  console.log(`long-line model test: ${totalSteps} steps in ${Date.now() - started} ms`);
 });
