@@ -1015,7 +1015,7 @@ test("random command sequences keep the model and the five invariants", () => {
     Object.fromEntries([...eventCounts].sort()),
   );
   // The issue asks for at least 10,000 random steps in the default run.
-  expect(totalSteps).toBeGreaterThanOrEqual(10_000);
+  if (process.env.CORE_MODEL_RUNS === undefined) expect(totalSteps).toBeGreaterThanOrEqual(10_000);
 });
 
 test("long lines: many waiters across groups and classes keep the same guarantees", () => {
