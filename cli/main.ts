@@ -10,6 +10,7 @@ export interface Command {
 const COMMANDS: Record<string, () => Promise<Command>> = {
   coordinator: async () => (await import("./coordinator.js")).command,
   profiles: async () => (await import("./profiles.js")).command,
+  run: async () => (await import("./run.js")).command,
 };
 
 /** Lets other modules add commands (e.g. tests, plugins) without editing the table. */
