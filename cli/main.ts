@@ -11,6 +11,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   coordinator: async () => (await import("./coordinator.js")).command,
   profiles: async () => (await import("./profiles.js")).command,
   run: async () => (await import("./run.js")).command,
+  status: async () => (await import("./status.js")).command,
 };
 
 /** Lets other modules add commands (e.g. tests, plugins) without editing the table. */
