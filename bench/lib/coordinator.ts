@@ -1,0 +1,163 @@
+/**
+ * Runs the real coordinator for the benchmark: `node bin/cf-orch.js coordinator` as a child
+ * process on 127.0.0.1, port 0, warn-level logs, with a generated YAML config. The port is read
+ * from /proc (the "listening" line is an info log), then GET /healthz must answer.
+ * With `profileDir`, the child runs under `node --cpu-prof` and writes its profile on exit.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { request } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import YAML from "yaml";
+import { listeningPort } from "./proc.js";
+import { sleep } from "./stats.js";
+
+export interface BenchGpu {
+  index: number;
+  capacityMb: number;
+  name?: string;
+}
+
+export interface CoordinatorSpec {
+  /** Used for the temp config name and the profile file name. */
+  name: string;
+  gpus: BenchGpu[];
+  /** Extra config keys (snake_case YAML spelling). */
+  settings?: Record<string, unknown>;
+  logLevel?: "silent" | "warn" | "error";
+  /** Write a V8 CPU profile of the coordinator here (on exit). */
+  profileDir?: string;
+  repoRoot: string;
+}
+
+export interface BenchCoordinator {
+  url: string;
+  port: number;
+  pid: number;
+  child: ChildProcess;
+  configFile: string;
+  /** Lines the child printed (warnings, errors). */
+  output: string[];
+  /** SIGTERM and wait for the exit (SIGKILL after graceMs). */
+  stop(graceMs?: number): Promise<void>;
+}
+
+export const BENCH_NODE = "bench";
+
+function writeConfig(spec: CoordinatorSpec): string {
+  const dir = mkdtempSync(join(tmpdir(), `cf-orch-bench-${spec.name}-`));
+  const file = join(dir, "coordinator.yaml");
+  const config = {
+    nvidia_smi: "off",
+    node_name: BENCH_NODE,
+    shutdown_grace_ms: 300,
+    gpus: spec.gpus.map((g) => ({
+      node: BENCH_NODE,
+      index: g.index,
+      name: g.name ?? "NVIDIA H100 80GB HBM3",
+      capacity_mb: g.capacityMb,
+    })),
+    ...(spec.settings ?? {}),
+  };
+  writeFileSync(file, YAML.stringify(config));
+  return file;
+}
+
+function healthz(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = request({ host: "127.0.0.1", port, path: "/healthz", timeout: 1000 }, (res) => {
+      res.resume();
+      resolve(res.statusCode === 200);
+    });
+    req.on("error", () => resolve(false));
+    req.on("timeout", () => {
+      req.destroy();
+      resolve(false);
+    });
+    req.end();
+  });
+}
+
+export async function startBenchCoordinator(spec: CoordinatorSpec): Promise<BenchCoordinator> {
+  const configFile = writeConfig(spec);
+  const nodeArgs = spec.profileDir
+    ? [
+        "--cpu-prof",
+        "--cpu-prof-dir",
+        spec.profileDir,
+        "--cpu-prof-name",
+        `${spec.name}.cpuprofile`,
+      ]
+    : [];
+  const args = [
+    ...nodeArgs,
+    join(spec.repoRoot, "bin", "cf-orch.js"),
+    "coordinator",
+    "--config",
+    configFile,
+    "--host",
+    "127.0.0.1",
+    "--port",
+    "0",
+    "--log-level",
+    spec.logLevel ?? "warn",
+  ];
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const k of Object.keys(env)) if (k.startsWith("CF_ORCH_")) delete env[k];
+  const child = spawn(process.execPath, args, {
+    cwd: spec.repoRoot,
+    env,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const output: string[] = [];
+  const collect = (stream: NodeJS.ReadableStream | null) => {
+    if (!stream) return;
+    stream.setEncoding("utf8");
+    let buf = "";
+    stream.on("data", (chunk: string) => {
+      buf += chunk;
+      let i: number;
+      while ((i = buf.indexOf("\n")) >= 0) {
+        output.push(buf.slice(0, i));
+        buf = buf.slice(i + 1);
+        if (output.length > 1000) output.shift();
+      }
+    });
+  };
+  collect(child.stdout);
+  collect(child.stderr);
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  let dead = false;
+  void exited.then(() => (dead = true));
+
+  const pid = child.pid!;
+  const deadline = Date.now() + 30_000;
+  let port: number | undefined;
+  while (Date.now() < deadline && !dead) {
+    port ??= listeningPort(pid);
+    if (port !== undefined && (await healthz(port))) break;
+    await sleep(50);
+  }
+  if (port === undefined || dead || Date.now() >= deadline) {
+    child.kill("SIGKILL");
+    throw new Error(
+      `coordinator "${spec.name}" did not start (config ${configFile}):\n${output.join("\n")}`,
+    );
+  }
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    pid,
+    child,
+    configFile,
+    output,
+    stop: async (graceMs = 10_000) => {
+      if (dead) return;
+      child.kill("SIGTERM");
+      const t = setTimeout(() => child.kill("SIGKILL"), graceMs);
+      await exited;
+      clearTimeout(t);
+    },
+  };
+}
