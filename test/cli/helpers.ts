@@ -243,3 +243,30 @@ export function tempDir(prefix = "cf-orch-cli-"): string {
 export function readIfExists(file: string): string {
   return existsSync(file) ? readFileSync(file, "utf8") : "";
 }
+
+/** Splits a stream of JSON objects (grpcurl prints each message as a pretty JSON object). */
+export function parseJsonStream(text: string): unknown[] {
+  const values: unknown[] = [];
+  let depth = 0;
+  let inString = false;
+  let escaped = false;
+  let begin = -1;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i];
+    if (inString) {
+      if (escaped) escaped = false;
+      else if (ch === "\\") escaped = true;
+      else if (ch === '"') inString = false;
+      continue;
+    }
+    if (ch === '"') inString = true;
+    else if (ch === "{") {
+      if (depth === 0) begin = i;
+      depth++;
+    } else if (ch === "}") {
+      depth--;
+      if (depth === 0) values.push(JSON.parse(text.slice(begin, i + 1)));
+    }
+  }
+  return values;
+}
