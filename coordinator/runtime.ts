@@ -10,6 +10,7 @@
  * Core listeners must not call back into the scheduler (events fire mid-update), so listeners
  * here only push into mailboxes and counters.
  */
+import { setMaxListeners } from "node:events";
 import type { Logger } from "pino";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { Clock, CoreEvent, Lease, Scheduler } from "./core/index.js";
@@ -79,6 +80,8 @@ export class Runtime {
     readonly logger: Logger,
   ) {
     this.unsubscribe = scheduler.onEvent((e) => this.onEvent(e));
+    // connect links every call's signal to the shutdown signal: one listener per open call.
+    setMaxListeners(0, this.shutdown.signal);
   }
 
   get shuttingDown(): boolean {

@@ -257,6 +257,14 @@ export async function startCoordinator(
     pingIntervalMs: config.pingIntervalMs,
     pingTimeoutMs: config.pingTimeoutMs,
   });
+  runtime.metrics.gauges.set("cforch_connections", {
+    help: "Open TCP connections (HTTP/1.1 and HTTP/2).",
+    value: () => transport.connectionCount,
+  });
+  runtime.metrics.gauges.set("cforch_http2_sessions", {
+    help: "Open HTTP/2 sessions (pinged for dead-peer detection).",
+    value: () => transport.sessionCount,
+  });
   let bound: { port: number; host: string };
   try {
     bound = await transport.listen(config.port, config.host);

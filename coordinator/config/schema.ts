@@ -52,6 +52,8 @@ export interface CoordinatorConfig {
   sessionHeartbeatMs: number;
   /** QUEUED heartbeat on a waiting Acquire stream. */
   queuedHeartbeatMs: number;
+  /** At most one QUEUED update per this interval per stream (the latest view); 0: every change. */
+  queuedMinIntervalMs: number;
   /** `renewed` heartbeat (and keep-alive) on a held Acquire stream (capped at ttl/3). */
   holdHeartbeatMs: number;
   /** HTTP/2 PING interval per connection (dead-peer detection); 0 disables. */
@@ -174,6 +176,12 @@ export const SCALAR_KEYS: readonly KeySpec[] = [
     help: "QUEUED heartbeat on waiting Acquire streams (default 10000)",
   },
   {
+    key: "queued_min_interval_ms",
+    prop: "queuedMinIntervalMs",
+    type: { kind: "int", min: 0, max: 60_000, unit: "ms" },
+    help: "coalesce QUEUED updates to at most one per stream per interval (default 100; 0 = every change)",
+  },
+  {
     key: "hold_heartbeat_ms",
     prop: "holdHeartbeatMs",
     type: { kind: "int", min: 50, max: 10 * 60_000, unit: "ms" },
@@ -221,6 +229,7 @@ export const DEFAULTS: Omit<CoordinatorConfig, "logger" | "clock"> = {
   checkpointDeadlineMs: 30_000,
   sessionHeartbeatMs: 5_000,
   queuedHeartbeatMs: 10_000,
+  queuedMinIntervalMs: 100,
   holdHeartbeatMs: 5_000,
   pingIntervalMs: 10_000,
   pingTimeoutMs: 5_000,

@@ -30,7 +30,7 @@ import {
 
 type LeaseCfg = Pick<
   CoordinatorConfig,
-  "minTtlMs" | "maxTtlMs" | "queuedHeartbeatMs" | "holdHeartbeatMs"
+  "minTtlMs" | "maxTtlMs" | "queuedHeartbeatMs" | "queuedMinIntervalMs" | "holdHeartbeatMs"
 >;
 
 /** Holder id when the request gives none: "<service>:<request_id>", hashed if too long. */
@@ -101,24 +101,39 @@ export function leaseService(rt: Runtime, cfg: LeaseCfg): ServiceImpl<typeof Lea
           );
 
         if (!lease) {
-          yield queued(view!);
-          let nextBeat = Date.now() + cfg.queuedHeartbeatMs;
+          // QUEUED updates: the latest view, at most one per queuedMinIntervalMs (coalesced,
+          // so a long line does not cost O(waiters) messages per grant), plus a heartbeat.
+          let sent: QueueEntryView = view!;
+          let pending: QueueEntryView | undefined;
+          yield queued(sent);
+          let sentAt = Date.now();
+          let nextBeat = sentAt + cfg.queuedHeartbeatMs;
           while (!lease) {
-            const got = await box.next(ctx.signal, nextBeat - Date.now());
-            if (got === TIMEOUT || Date.now() >= nextBeat) {
-              const cur = s.getEntry(requestId) ?? view!;
-              view = cur;
-              nextBeat = Date.now() + cfg.queuedHeartbeatMs;
-              yield queued(cur);
+            const now = Date.now();
+            if (pending && now - sentAt >= cfg.queuedMinIntervalMs) {
+              sent = pending;
+              pending = undefined;
+              sentAt = now;
+              nextBeat = now + cfg.queuedHeartbeatMs;
+              yield queued(sent);
+              continue;
             }
+            if (now >= nextBeat) {
+              sent = pending ?? s.getEntry(requestId) ?? sent;
+              pending = undefined;
+              sentAt = now;
+              nextBeat = now + cfg.queuedHeartbeatMs;
+              yield queued(sent);
+              continue;
+            }
+            const wakeAt = pending
+              ? Math.min(nextBeat, sentAt + cfg.queuedMinIntervalMs)
+              : nextBeat;
+            const got = await box.next(ctx.signal, wakeAt - now);
             if (got === TIMEOUT || got === CLOSED) continue;
             switch (got.type) {
               case "queued":
-                if (!sameView(view, got.entry)) {
-                  view = got.entry;
-                  nextBeat = Date.now() + cfg.queuedHeartbeatMs;
-                  yield queued(got.entry);
-                }
+                pending = sameView(sent, got.entry) ? undefined : got.entry;
                 break;
               case "granted":
               case "resumed":
@@ -149,7 +164,9 @@ export function leaseService(rt: Runtime, cfg: LeaseCfg): ServiceImpl<typeof Lea
         yield create(AcquireResponseSchema, {
           event: { case: "granted", value: leaseToPb(grantedLease, nodeOf) },
         });
-        delivered = true;
+        // The caller may have gone (cancel, deadline) while GRANTED was in flight; then it
+        // never learns of the lease, so the finally block releases it.
+        delivered = !ctx.signal.aborted || rt.shuttingDown;
         if (!req.hold) return;
 
         // Held stream: keep the lease alive while the stream is open; release it when it closes.
