@@ -62,6 +62,7 @@ test(`${CLIENTS} clients acquiring and releasing at random never over-commit a G
   );
   const cluster = createClient(ClusterService, createGrpcTransport({ baseUrl: c.url }));
 
+  const stats = { granted: 0, gaveUp: 0, released: 0 };
   let running = true;
   let samples = 0;
   const violations: string[] = [];
@@ -81,7 +82,6 @@ test(`${CLIENTS} clients acquiring and releasing at random never over-commit a G
     }
   })();
 
-  const stats = { granted: 0, gaveUp: 0, released: 0 };
   const sizes = [512, 1024, 2048, 4096, 6144, 8192, 12288, 16384, 20480];
   const client = async (i: number) => {
     const leases = i % 4 === 3 ? webClient : grpcClients[i % 4]!;
