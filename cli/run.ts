@@ -426,6 +426,17 @@ async function run(argv: string[]): Promise<number> {
       throw err;
     }
     display.done();
+    if (waiting.signal.aborted) {
+      // A signal raced the grant: honour it, give the lease back, run nothing.
+      await withTimeout(lease.release(), RELEASE_TIMEOUT_MS);
+      say(`interrupted by ${firstSignal} as the lease was granted; nothing was run`);
+      return leave(signalExitCode(firstSignal ?? "SIGINT"));
+    }
+    if (lease.signal.aborted) {
+      await withTimeout(lease.release(), RELEASE_TIMEOUT_MS);
+      say(`lease ${lease.id} was lost before the command started: ${String(lease.signal.reason)}`);
+      return leave(1);
+    }
 
     if (lease.mode === "local") {
       const cuda = args.gpu !== undefined ? cudaVisibleDevices(args.gpu) : undefined;
@@ -453,7 +464,7 @@ async function run(argv: string[]): Promise<number> {
       const reason = lease.signal.reason as unknown;
       lost = true;
       const why = reason instanceof LeaseLostError ? reason.message : String(reason);
-      say(`lease ${lease.id} was lost (${why}); stopping the command with SIGTERM`);
+      say(`the lease was lost (${why}); stopping the command with SIGTERM`);
       const c = child!;
       if (c.exitCode === null && c.signalCode === null) c.kill("SIGTERM");
       killTimer = setTimeout(() => {

@@ -6,7 +6,7 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { RunningCoordinator } from "../../coordinator/server.js";
-import { startTestCoordinator } from "../support/coordinator.js";
+import { spawnCoordinator, startTestCoordinator } from "../support/coordinator.js";
 import {
   cli,
   closedPort,
@@ -198,6 +198,7 @@ test("two runs that do not fit together run one after the other", async () => {
   const run = (tag: string) =>
     startCli([
       "run",
+      "--verbose",
       "--vram",
       "20",
       "--service",
@@ -237,6 +238,19 @@ test("two runs that do not fit together run one after the other", async () => {
   expect(lines[2]).toMatch(new RegExp(`^start ${second} lease_`));
   expect(lines[3]).toBe(`end ${second}`);
   expect((await getStatus(url)).leases).toHaveLength(0);
+  // --verbose without a terminal: one line per queue change, the grant and the release.
+  const [firstProc, secondProc] = first === "a" ? [a, b] : [b, a];
+  expect(firstProc.stderr()).not.toContain("waiting for");
+  const waited = secondProc.stderr();
+  expect(waited).toMatch(
+    /^cf-orch run: waiting for 20\.0 GiB: position 1 — no GPU has 20480 MiB free/m,
+  );
+  expect(waited.match(/waiting for/g)).toHaveLength(1); // heartbeats are not repeated
+  expect(waited).toMatch(
+    /^cf-orch run: lease lease_\S+: 20\.0 GiB on local\/0 \(fencing token \d+/m,
+  );
+  expect(waited).toMatch(/^cf-orch run: released lease lease_/m);
+  expect(waited).not.toContain("\r");
 });
 
 test("a SIGKILLed cf-orch run frees its lease within its TTL", async () => {
@@ -343,8 +357,39 @@ test("a lost lease stops CMD with SIGTERM and cf-orch exits 1 with a clear messa
   const exit = await p.exited;
   expect(p.stdout()).toContain("child got SIGTERM");
   expect(exit.code).toBe(1);
-  expect(p.stderr()).toContain(`lease ${lease!.leaseId} was lost`);
+  expect(p.stderr()).toContain(
+    `the lease was lost (lease ${lease!.leaseId} is no longer known to the coordinator`,
+  );
   expect(p.stderr()).toContain("stopping the command with SIGTERM");
+});
+
+test("the coordinator dies while CMD runs: after the TTL the lease counts as lost, CMD is stopped, exit 1", async () => {
+  const coordinator = await spawnCoordinator();
+  try {
+    const p = startCli([
+      "run",
+      "--vram",
+      "1",
+      "--ttl-ms",
+      "1500",
+      "--url",
+      coordinator.url,
+      "--",
+      "node",
+      "-e",
+      TRAP,
+    ]);
+    await p.waitFor("ready", 15_000, "stdout");
+    expect(p.stderr()).toBe("");
+    coordinator.kill("SIGKILL");
+    const exit = await p.exited;
+    expect(p.stdout()).toContain("child got SIGTERM");
+    expect(exit.code).toBe(1);
+    expect(p.stderr()).toContain("the lease was lost");
+    expect(p.stderr()).toContain("coordinator unreachable for longer than the lease TTL (1500 ms)");
+  } finally {
+    coordinator.kill("SIGKILL");
+  }
 });
 
 describe("local fallback", () => {
