@@ -118,6 +118,14 @@ export class Runtime {
     for (const l of this.changeListeners) l();
   }
 
+  /**
+   * A routine change (periodic renewals): the revision moves, so equal revisions still mean
+   * equal snapshots, but watchers are not woken for it; they see it with the next real change.
+   */
+  bump(): void {
+    this.revisionNo++;
+  }
+
   subscribeRequest(requestId: string, fn: Listener): () => void {
     return add(this.byRequest, requestId, fn);
   }
@@ -161,6 +169,14 @@ export class Runtime {
     this.timerAt = next;
     this.timer = setTimeout(() => this.fire(), delay + 1);
     this.timer.unref();
+  }
+
+  /**
+   * Processes what is due now and re-arms the timer. The timer does this by itself; tests that
+   * inject a clock call it after moving their clock.
+   */
+  tick(): void {
+    this.fire();
   }
 
   private fire(): void {

@@ -240,7 +240,7 @@ export function evictionService(rt: Runtime, cfg: SessionCfg): ServiceImpl<typeo
             );
           if (now >= nextRenew) {
             // An open, live session keeps every lease of its holder alive.
-            rt.call(() => s.keepAliveHolder(holderId));
+            if (rt.call(() => s.keepAliveHolder(holderId)) > 0) rt.bump();
             nextRenew = now + renewEvery;
           }
           if (now - lastSent >= interval) {

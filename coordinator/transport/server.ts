@@ -55,7 +55,12 @@ export class TransportServer {
     this.h1.requestTimeout = 0;
     this.h1.headersTimeout = 60_000;
     this.h1.keepAliveTimeout = 5_000;
-    this.h2 = http2.createServer({}, opts.handler as (...a: unknown[]) => void);
+    // Many waiting streams may share one connection (a client library multiplexing its
+    // waiters): allow more session memory than Node's 10 MB default.
+    this.h2 = http2.createServer(
+      { maxSessionMemory: 64 },
+      opts.handler as (...a: unknown[]) => void,
+    );
     this.h2.on("session", (session) => this.trackSession(session));
     this.h2.on("sessionError", (err) => opts.logger.debug({ err }, "http2 session error"));
     this.h1.on("clientError", (err, socket) => {

@@ -135,3 +135,18 @@ test("cf-orch profiles: table, one profile, unknown name", async () => {
   expect(missing.code).toBe(1);
   expect(missing.stderr).toMatch(/did you mean/);
 });
+
+test("SIGINT exits 0 too; a port in use is a clear start error", async () => {
+  const c = await spawnCoordinator();
+  const busy = await cli([
+    "coordinator",
+    "--config",
+    "config/example.yaml",
+    "--port",
+    String(c.port),
+  ]);
+  expect(busy.code).not.toBe(0);
+  expect(busy.stderr).toContain(`port: ${c.port} is already in use on 127.0.0.1`);
+  c.kill("SIGINT");
+  expect(await c.exited).toEqual({ code: 0, signal: null });
+});

@@ -117,6 +117,10 @@ test("/healthz and /metrics over HTTP/1.1 and HTTP/2", async () => {
   const m2 = await h2get(c.url, "/metrics");
   expect(m2.status).toBe(200);
   expect(m2.body).toContain("cforch_gpu_free_mb");
+  const sj = (await (await fetch(`${c.url}/status.json`)).json()) as {
+    gpus: Array<{ gpuId: string }>;
+  };
+  expect(sj.gpus.map((g) => g.gpuId)).toEqual(["local/0", "local/1"]);
   const nf = await fetch(`${c.url}/nope`);
   expect(nf.status).toBe(404);
 });
