@@ -416,3 +416,20 @@ test("shutdown: waiting streams, sessions and watches end with UNAVAILABLE; new 
   // (connect-node says UNAVAILABLE; under jest's separate realm its error mapping says INTERNAL.)
   expect(refused?.rawMessage).toMatch(/ECONNREFUSED/);
 });
+
+test("an injected clock drives expiry: move it, then runtime.tick()", async () => {
+  let now = 1_000_000;
+  await start({ clock: { now: () => now } });
+  const l = await grant({
+    requestId: "fake",
+    slot: { service: "kiwi", vramMb: 1000n },
+    ttlMs: 5000,
+  });
+  expect(Number(l.expiresAt!.seconds) * 1000).toBe(now + 5000);
+  now += 4999;
+  c.runtime.tick();
+  expect((await cluster.getStatus({})).leases).toHaveLength(1);
+  now += 2;
+  c.runtime.tick();
+  expect((await cluster.getStatus({})).leases).toHaveLength(0);
+});
