@@ -335,6 +335,35 @@ describe("signals", () => {
   });
 });
 
+test("a SIGKILLed cf-orch run that was waiting leaves the queue at once", async () => {
+  const dir = tempDir();
+  const go = join(dir, "go");
+  const holder = startCli([
+    "run",
+    "--vram",
+    "20",
+    "--url",
+    url,
+    "--",
+    "node",
+    "-e",
+    WAIT_GO,
+    join(dir, "log"),
+    go,
+    "holder",
+  ]);
+  await holder.waitFor("started holder", 15_000, "stdout");
+  const waiter = startCli(["run", "--vram", "20", "--url", url, "--", "node", "-e", TRAP]);
+  await waitUntil("a waiting request", async () => (await getStatus(url)).queue.length === 1);
+  waiter.kill("SIGKILL");
+  await waiter.exited;
+  await waitUntil("the queue to empty", async () => (await getStatus(url)).queue.length === 0);
+  writeFileSync(go, "");
+  expect((await holder.exited).code).toBe(0);
+  expect(waiter.stdout()).toBe("");
+  expect((await getStatus(url)).leases).toHaveLength(0);
+});
+
 test("a lost lease stops CMD with SIGTERM and cf-orch exits 1 with a clear message", async () => {
   const p = startCli([
     "run",
