@@ -19,9 +19,10 @@ their position and why they wait; and the evictions in flight.
 options:
   --json             print the GetStatusResponse as protobuf JSON (fields with default
                      values included), for scripts
-  --watch            follow ClusterService.WatchStatus: redraw on every change (clears the
+  --watch, -w        follow ClusterService.WatchStatus: redraw on every change (clears the
                      screen on a terminal; otherwise prints each snapshot after a blank line,
-                     or with --json one JSON object per line). Ctrl-C to stop
+                     or with --json one JSON object per line). Ctrl-C to stop. If the
+                     coordinator goes away it reconnects, and exits 1 after 30 s without one
   --interval-ms N    with --watch: at most one snapshot per N ms (server default 100)
   --url URL          coordinator URL (env: CF_ORCH_URL; default ${DEFAULT_URL})
   --help             show this help
