@@ -5,7 +5,7 @@
  */
 import type { RunningCoordinator } from "../../coordinator/server.js";
 import type { Lease } from "../../gen/ts/cforch/v1/lease_pb.js";
-import { startTestCoordinator } from "../support/coordinator.js";
+import { spawnCoordinator, startTestCoordinator } from "../support/coordinator.js";
 import {
   cli,
   closedPort,
@@ -184,4 +184,30 @@ describe("--watch (stdout is not a terminal)", () => {
     const last = out.slice(out.lastIndexOf("cf-orch status  ·"));
     expect(last).toContain("Leases: 0");
   });
+});
+
+test("--watch reconnects when the coordinator restarts, and keeps printing snapshots", async () => {
+  const first = await spawnCoordinator();
+  let second: Awaited<ReturnType<typeof spawnCoordinator>> | undefined;
+  try {
+    const p = startCli(["status", "--watch", "--json", "--url", first.url]);
+    await p.waitFor(/\n/, 15_000, "stdout");
+    first.kill("SIGKILL");
+    await first.exited;
+    await p.waitFor("reconnecting", 15_000, "stderr");
+    second = await spawnCoordinator({ port: first.port });
+    const lines = (): string[] =>
+      p
+        .stdout()
+        .split("\n")
+        .filter((l) => l.trim() !== "");
+    await waitUntil("a snapshot from the restarted coordinator", () => lines().length >= 2, 20_000);
+    for (const line of lines()) expect(JSON.parse(line)).toHaveProperty("gpus");
+    expect(p.child.exitCode).toBeNull();
+    p.kill("SIGINT");
+    expect((await p.exited).code).toBe(0);
+  } finally {
+    first.kill("SIGKILL");
+    second?.kill("SIGKILL");
+  }
 });
