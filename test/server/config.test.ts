@@ -11,7 +11,9 @@ import {
 import { parseNvidiaSmiCsv, queryNvidiaSmi } from "../../coordinator/config/nvidia-smi.js";
 import { DEFAULTS } from "../../coordinator/config/schema.js";
 import { FAKE_NVIDIA_SMI, REPO_ROOT } from "../support/coordinator.js";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { describeGpu, toGpuSpec } from "../../coordinator/gpus.js";
 
 function problems(fn: () => unknown): string[] {
   try {
@@ -169,4 +171,28 @@ describe("nvidia-smi", () => {
       notFound: true,
     });
   });
+});
+
+test("real nvidia-smi output (captured on an H100 host, driver 580.159) parses and resolves its profile", () => {
+  const text = readFileSync(join(REPO_ROOT, "test/server/fixtures/nvidia-smi-h100.csv"), "utf8");
+  const [gpu] = parseNvidiaSmiCsv(text);
+  expect(gpu).toMatchObject({
+    index: 0,
+    name: "NVIDIA H100 80GB HBM3",
+    memoryTotalMb: 81559,
+    memoryUsedMb: 0,
+  });
+  expect(gpu!.uuid).toMatch(/^GPU-[0-9a-f-]{36}$/);
+  const rec = describeGpu({
+    node: "local",
+    index: gpu!.index,
+    name: gpu!.name,
+    uuid: gpu!.uuid,
+    capacityMb: gpu!.memoryTotalMb,
+    memoryTotalMb: gpu!.memoryTotalMb,
+  });
+  expect(rec.profile?.name).toBe("H100 SXM");
+  expect(toGpuSpec(rec).capabilities).toEqual(
+    expect.arrayContaining(["fp16", "bf16", "fp8", "int8"]),
+  );
 });
