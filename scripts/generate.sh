@@ -9,3 +9,8 @@ npx buf generate
 # The vendored gRPC protos are only needed by the TypeScript server; Python and Go
 # users get them from grpcio / grpc-go, and a gen/python/grpc would shadow grpcio.
 rm -rf gen/python/grpc gen/go/grpc
+# The documented image for server reflection (grpcurl describe shows the doc comments).
+image="$(mktemp)"
+trap 'rm -f "$image"' EXIT
+npx buf build -o "$image#format=binpb"
+node scripts/embed-image.mjs "$image" gen/ts/proto-image.ts

@@ -1,7 +1,9 @@
 /**
  * gRPC server reflection, v1 and v1alpha (grpcurl tries v1 first, older tools only know
  * v1alpha). connect-node has no reflection package for protobuf-es v2, so this is our own:
- * the FileDescriptorProtos come straight from the generated code's embedded descriptors.
+ * the FileDescriptorProtos come from the documented `buf build` image in gen/ts/proto-image.ts
+ * (so `grpcurl describe` shows the proto doc comments), falling back to the generated code's
+ * embedded descriptors (which protoc-gen-es strips of comments) for files not in the image.
  *
  * Answers: list_services, file_by_filename, file_containing_symbol (packages' services,
  * methods, messages, nested messages, enums, enum values, fields) with every transitive
@@ -16,7 +18,9 @@ import {
   type DescMessage,
   type DescEnum,
 } from "@bufbuild/protobuf";
-import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
+import { base64Decode } from "@bufbuild/protobuf/wire";
+import { FileDescriptorProtoSchema, FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
+import { protoImageBase64 } from "../../gen/ts/proto-image.js";
 import { Code, type ServiceImpl } from "@connectrpc/connect";
 import {
   ServerReflection as ServerReflectionV1,
@@ -32,11 +36,18 @@ import {
 } from "../../gen/ts/grpc/reflection/v1alpha/reflection_pb.js";
 import type { DescService } from "@bufbuild/protobuf";
 
+/** File name → serialized FileDescriptorProto with source info, from the documented image. */
+function documentedFiles(): Map<string, Uint8Array> {
+  const image = fromBinary(FileDescriptorSetSchema, base64Decode(protoImageBase64));
+  return new Map(image.file.map((f) => [f.name, toBinary(FileDescriptorProtoSchema, f)]));
+}
+
 export class ReflectionIndex {
   private readonly files = new Map<string, DescFile>();
   private readonly symbols = new Map<string, DescFile>();
   private readonly messages = new Set<string>();
   private readonly encoded = new Map<string, Uint8Array>();
+  private readonly documented = documentedFiles();
   readonly serviceNames: string[];
 
   constructor(services: readonly DescService[]) {
@@ -48,7 +59,10 @@ export class ReflectionIndex {
     const name = fileName(file);
     if (this.files.has(name)) return;
     this.files.set(name, file);
-    this.encoded.set(name, toBinary(FileDescriptorProtoSchema, file.proto));
+    this.encoded.set(
+      name,
+      this.documented.get(name) ?? toBinary(FileDescriptorProtoSchema, file.proto),
+    );
     for (const dep of file.dependencies) this.addFile(dep);
     if (file.proto.package)
       this.symbols.set(file.proto.package, this.symbols.get(file.proto.package) ?? file);

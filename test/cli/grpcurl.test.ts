@@ -123,6 +123,9 @@ test("describe cforch.v1.AcquireRequest", async () => {
     "bool hold = 5;",
   ])
     expect(r.stdout).toContain(field);
+  // Reflection serves the documented image, so the proto doc comments are the reference.
+  expect(r.stdout).toContain("// AcquireRequest asks for a lease.");
+  expect(r.stdout).toMatch(/\/\/ Client-chosen idempotency key, 1 to 128 characters/);
 });
 
 test("health check: SERVING", async () => {
