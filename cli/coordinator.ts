@@ -66,8 +66,9 @@ async function run(argv: string[]): Promise<number> {
   process.off("SIGINT", onSignal);
   process.off("SIGTERM", onSignal);
   // Nothing should keep the process alive now; if something does, do not hang.
-  setTimeout(() => process.exit(0), 1000).unref();
-  return 0;
+  const code = c.failure ? 1 : 0;
+  setTimeout(() => process.exit(code), 1000).unref();
+  return code;
 }
 
 export const command: Command = {

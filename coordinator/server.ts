@@ -6,8 +6,14 @@
  *   await c.close();
  *
  * Shutdown (close(), SIGINT/SIGTERM in the CLI): stop accepting connections, health turns
- * NOT_SERVING (watchers are told), streaming calls end with UNAVAILABLE, HTTP/2 sessions get
- * GOAWAY and whatever is still open after shutdown_grace_ms is cut.
+ * NOT_SERVING (watchers are told), streaming calls end with UNAVAILABLE (with a
+ * `retry-after-ms` hint), HTTP/2 sessions get GOAWAY and whatever is still open after
+ * shutdown_grace_ms is cut; then the store's WAL is checkpointed and the store closed.
+ *
+ * Durability (docs/OPERATIONS.md): unless `persist: false` or `data_dir: ":memory:"`, leases,
+ * evictable registrations, agent GPUs and the fencing counter live in `<data_dir>/cf-orch.db`
+ * and come back at the next start (storage/recovery.ts). A store that cannot be used stops
+ * the start with a StoreError (a ConfigError) naming the file and what to do.
  */
 import { toJson } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
@@ -20,7 +26,7 @@ import type { CoordinatorConfig } from "./config/schema.js";
 import { NvidiaSmiError, queryNvidiaSmi, type SmiGpu } from "./config/nvidia-smi.js";
 import { GpuCatalog, describeGpu, gpuId, toGpuSpec, type GpuRecord } from "./gpus.js";
 import { createLogger } from "./logging.js";
-import { Runtime } from "./runtime.js";
+import { Runtime, unavailable } from "./runtime.js";
 import { TransportServer } from "./transport/server.js";
 import { createNodeHandler } from "./transport/adapter.js";
 import { LeaseService } from "../gen/ts/cforch/v1/lease_pb.js";
@@ -36,9 +42,11 @@ import { clusterService, snapshot } from "./services/cluster.js";
 import { profileService } from "./services/profile.js";
 import { HealthState, ServingStatus, healthService } from "./services/health.js";
 import { ReflectionIndex, reflectionV1, reflectionV1Alpha } from "./services/reflection.js";
+import { LeaseStore, recover, type Recovery } from "./storage/index.js";
 
 export type { CoordinatorConfig } from "./config/schema.js";
 export { ConfigError } from "./config/load.js";
+export { StoreError } from "./storage/index.js";
 
 export interface RunningCoordinator {
   /** "http://HOST:PORT" (IPv6 hosts in brackets). */
@@ -49,6 +57,10 @@ export interface RunningCoordinator {
   readonly runtime: Runtime;
   readonly config: CoordinatorConfig;
   readonly logger: Logger;
+  /** The store file, or undefined when not persisting. */
+  readonly storeFile: string | undefined;
+  /** Set when the coordinator stopped because its store could not be written. */
+  readonly failure: Error | undefined;
   /** Graceful shutdown; idempotent. Resolves when every connection is closed. */
   close(): Promise<void>;
   /** Resolves once close() has finished. */
@@ -172,17 +184,70 @@ export async function startCoordinator(
       "no GPUs configured or discovered: every request will fail until a node agent registers GPUs",
     );
 
-  const scheduler = new Scheduler({
+  const schedulerOptions = {
     clock,
     gpus: discovered.records.map(toGpuSpec),
     defaultTtlMs: config.defaultTtlMs,
     minTtlMs: config.minTtlMs,
     maxTtlMs: config.maxTtlMs,
     checkpointDeadlineMs: config.checkpointDeadlineMs,
-    onListenerError: (err, event) =>
+    onListenerError: (err: unknown, event: { type: string }) =>
       logger.error({ err, event: event.type }, "event listener failed"),
+  };
+  const persist = config.persist && config.dataDir !== ":memory:";
+  const store = persist ? LeaseStore.open(config.dataDir, { sync: config.storeSync }) : undefined;
+  let recovery: Recovery | undefined;
+  let scheduler: Scheduler;
+  try {
+    if (store) {
+      recovery = recover(store.load(), schedulerOptions, {
+        dropMissingGpuLeases: config.dropMissingGpuLeases,
+      });
+      scheduler = recovery.scheduler;
+      store.dropLeases(recovery.dropped);
+      for (const g of recovery.agentGpus) catalog.set(g);
+    } else {
+      scheduler = new Scheduler(schedulerOptions);
+    }
+  } catch (err) {
+    store?.close();
+    throw err;
+  }
+  const runtime = new Runtime(scheduler, catalog, clock, logger, store);
+  if (store) {
+    const r = recovery!;
+    for (const [id, holder] of r.pendingResumes) runtime.pendingResumes.set(id, holder);
+    for (const id of r.wereCheckpointing) runtime.wereCheckpointing.add(id);
+    for (const id of r.knownRequests) runtime.rememberRequest(id);
+    for (const w of r.warnings) logger.warn({ store: store.file }, `restore: ${w}`);
+    logger.info(
+      {
+        store: store.file,
+        active: r.active,
+        paused: r.paused,
+        dropped: r.dropped.length,
+        agentGpus: r.agentGpus.map((g) => g.id),
+        fencingCounter: String(r.fencingCounter),
+      },
+      r.active + r.paused > 0
+        ? `restored ${r.active + r.paused} lease(s) from ${store.file}; each has one TTL from now to be kept alive`
+        : `lease store ${store.file} opened`,
+    );
+    // Paused leases that fit now are resumed (their holders hear it when their session is back).
+    runtime.tick();
+  } else {
+    logger.info("persistence off: leases live in memory only and are lost at restart");
+  }
+  let failure: Error | undefined;
+  let closeFn: (() => Promise<void>) | undefined;
+  runtime.onFatal = (err) => {
+    failure = err;
+    void closeFn?.();
+  };
+  runtime.metrics.gauges.set("cforch_store_transactions", {
+    help: "Store transactions committed since start (one per core call that changed durable state).",
+    value: () => store?.stats.transactions ?? 0,
   });
-  const runtime = new Runtime(scheduler, catalog, clock, logger);
 
   const applyUsage = (smi: SmiGpu[]) => {
     for (const g of smi) {
@@ -270,6 +335,7 @@ export async function startCoordinator(
     bound = await transport.listen(config.port, config.host);
   } catch (err) {
     runtime.stop();
+    store?.close();
     const e = err as NodeJS.ErrnoException;
     if (e.code === "EADDRINUSE")
       throw new ConfigError([`port: ${config.port} is already in use on ${config.host}`]);
@@ -333,16 +399,25 @@ export async function startCoordinator(
       // Let health watchers and other streams flush what they already have.
       await new Promise((r) => setTimeout(r, Math.min(100, config.shutdownGraceMs)));
       runtime.shutdown.abort(
-        new ConnectError("the coordinator is shutting down", Code.Unavailable),
+        unavailable("the coordinator is shutting down; retry with the same request_id"),
       );
       await transport.close(config.shutdownGraceMs);
       await stopAccepting;
       runtime.stop();
-      logger.info("stopped");
+      if (store) {
+        try {
+          store.close();
+        } catch (err) {
+          logger.error({ err, store: store.file }, "closing the store failed");
+        }
+      }
+      logger.info(failure ? "stopped after a store failure" : "stopped");
       resolveClosed();
     })();
     return closing;
   };
+  closeFn = close;
+  if (runtime.failed) void close();
 
   return {
     url,
@@ -352,6 +427,10 @@ export async function startCoordinator(
     runtime,
     config,
     logger,
+    storeFile: store?.file,
+    get failure() {
+      return failure;
+    },
     close,
     closed,
   };

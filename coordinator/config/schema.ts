@@ -64,6 +64,14 @@ export interface CoordinatorConfig {
   maxMessageBytes: number;
   /** On shutdown, how long open connections get to finish before they are cut. */
   shutdownGraceMs: number;
+  /** Directory of the store (cf-orch.db); relative paths are from the working directory. */
+  dataDir: string;
+  /** Keep leases in the store across restarts (false, or data_dir ":memory:": in memory only). */
+  persist: boolean;
+  /** "full": fsync at every commit (survives power loss); "normal": survives process crashes. */
+  storeSync: "full" | "normal";
+  /** At start, forget stored live leases on GPUs no longer configured instead of refusing. */
+  dropMissingGpuLeases: boolean;
   /** Programmatic only: a pino logger to use instead of creating one. */
   logger?: Logger;
   /** Programmatic only: time source (tests). */
@@ -211,6 +219,30 @@ export const SCALAR_KEYS: readonly KeySpec[] = [
     type: { kind: "int", min: 0, max: 10 * 60_000, unit: "ms" },
     help: "on shutdown, time open connections get before they are cut (default 2000)",
   },
+  {
+    key: "data_dir",
+    prop: "dataDir",
+    type: { kind: "string", pattern: /^.{1,4096}$/, expect: 'a directory path or ":memory:"' },
+    help: 'directory of the lease store cf-orch.db, relative to the working directory (default .data; ":memory:" = not persisted)',
+  },
+  {
+    key: "persist",
+    prop: "persist",
+    type: { kind: "bool" },
+    help: "keep leases in the store across restarts (default true; false = in memory only)",
+  },
+  {
+    key: "store_sync",
+    prop: "storeSync",
+    type: { kind: "enum", values: ["full", "normal"] },
+    help: "full: fsync every commit, survives power loss (default); normal: survives crashes only",
+  },
+  {
+    key: "drop_missing_gpu_leases",
+    prop: "dropMissingGpuLeases",
+    type: { kind: "bool" },
+    help: "at start, forget stored leases on GPUs no longer configured instead of refusing to start (default false)",
+  },
 ];
 
 export const DEFAULTS: Omit<CoordinatorConfig, "logger" | "clock"> = {
@@ -235,6 +267,10 @@ export const DEFAULTS: Omit<CoordinatorConfig, "logger" | "clock"> = {
   pingTimeoutMs: 5_000,
   maxMessageBytes: 1024 * 1024,
   shutdownGraceMs: 2_000,
+  dataDir: ".data",
+  persist: true,
+  storeSync: "full",
+  dropMissingGpuLeases: false,
 };
 
 export const envName = (key: string): string => `CF_ORCH_${key.toUpperCase()}`;

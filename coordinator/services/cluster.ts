@@ -150,6 +150,16 @@ export function clusterService(rt: Runtime): ServiceImpl<typeof ClusterService> 
       for (const rec of recs) {
         rt.call(() => s.addGpu(toGpuSpec(rec)));
         rt.gpus.set(rec);
+        // Remembered so that leases on it come back after a restart, before the agent does.
+        rt.persistGpu({
+          id: rec.id,
+          node: rec.node,
+          index: rec.index,
+          name: rec.name,
+          uuid: rec.uuid,
+          capacityMb: rec.capacityMb,
+          ...(rec.memoryTotalMb !== undefined ? { memoryTotalMb: rec.memoryTotalMb } : {}),
+        });
       }
       rt.touch();
       rt.logger.info(

@@ -7,6 +7,14 @@
  * three intervals is ended (DEADLINE_EXCEEDED); a dead connection is noticed earlier by the
  * transport's HTTP/2 PINGs. When a session ends the holder is disconnected in the core: its
  * paused leases are dropped at once, its active leases live on until their TTL.
+ *
+ * Re-attaching (a new session of the same holder, e.g. after a coordinator restart): Welcome
+ * lists the holder's live leases; then the session is sent what the holder missed while it had
+ * no session: checkpoint requests still pending for its leases, and resumes of its leases that
+ * were re-granted in the meantime (each resume is sent once, see Runtime.pendingResumes). A
+ * lease that was checkpointing when the coordinator stopped came back active (it still holds
+ * its memory); if its holder then reports `checkpointed`, it is answered with `resume` (the
+ * lease is still its own, active), and a `refused` for it is simply accepted.
  */
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
@@ -86,6 +94,44 @@ export function evictionService(rt: Runtime, cfg: SessionCfg): ServiceImpl<typeo
       );
   };
 
+  /** A lease restored active from "checkpointing" that no checkpoint is pending for now. */
+  const restoredActive = (leaseId: string) => {
+    if (!rt.wereCheckpointing.has(leaseId)) return undefined;
+    const lease = s.getLease(leaseId);
+    return lease && lease.state === "active" ? lease : undefined;
+  };
+
+  /** What the holder missed while it had no session: pending checkpoints, undelivered resumes. */
+  const missed = (holderId: string): Array<{ msg: SessionResponse; resumed?: string }> => {
+    const out: Array<{ msg: SessionResponse; resumed?: string }> = [];
+    for (const ev of s.evictions()) {
+      if (ev.victimHolderId !== holderId || ev.state !== "requested") continue;
+      const pre = s.getEntry(ev.preemptorRequestId);
+      out.push({
+        msg: msg({
+          case: "checkpoint",
+          value: {
+            leaseId: ev.victimLeaseId,
+            deadline: ts(ev.deadline),
+            preemptorRequestId: ev.preemptorRequestId,
+            preemptorService: pre?.slot.service ?? "",
+            preemptorPriority: (pre?.slot.priority ?? 0) as number as PriorityClass,
+          },
+        }),
+      });
+    }
+    for (const [leaseId, holder] of rt.pendingResumes) {
+      if (holder !== holderId) continue;
+      const lease = s.getLease(leaseId);
+      if (!lease || lease.state !== "active") continue;
+      out.push({
+        msg: msg({ case: "resume", value: { lease: leaseToPb(lease, nodeOf) } }),
+        resumed: leaseId,
+      });
+    }
+    return out;
+  };
+
   /** Handles one client message after hello; returns the answer, if any. */
   const handle = (holderId: string, req: SessionRequest): SessionResponse | undefined => {
     const m = req.msg;
@@ -100,15 +146,21 @@ export function evictionService(rt: Runtime, cfg: SessionCfg): ServiceImpl<typeo
             w === 0n
               ? undefined
               : Number(w > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : w);
-          const lease = rt.call(() =>
-            s.registerEvictable(leaseId, holderId, workLostMs !== undefined ? { workLostMs } : {}),
+          const lease = rt.call(
+            () =>
+              s.registerEvictable(
+                leaseId,
+                holderId,
+                workLostMs !== undefined ? { workLostMs } : {},
+              ),
+            [leaseId],
           );
           return msg({ case: "registered", value: { lease: leaseToPb(lease, nodeOf) } });
         }
         case "unregister": {
           leaseId = m.value.leaseId;
           ownLease(holderId, leaseId, "unregister.lease_id");
-          rt.call(() => s.unregisterEvictable(leaseId));
+          rt.call(() => s.unregisterEvictable(leaseId), [leaseId]);
           const lease = s.getLease(leaseId);
           return msg({
             case: "registered",
@@ -118,6 +170,13 @@ export function evictionService(rt: Runtime, cfg: SessionCfg): ServiceImpl<typeo
         case "checkpointed": {
           leaseId = m.value.leaseId;
           ownLease(holderId, leaseId, "checkpointed.lease_id");
+          const interrupted = restoredActive(leaseId);
+          if (interrupted) {
+            // Its checkpoint request died with the previous coordinator; the lease is active
+            // and still the holder's: tell it to resume.
+            rt.wereCheckpointing.delete(leaseId);
+            return msg({ case: "resume", value: { lease: leaseToPb(interrupted, nodeOf) } });
+          }
           rt.call(() => s.checkpointed(leaseId));
           return undefined;
         }
@@ -127,6 +186,10 @@ export function evictionService(rt: Runtime, cfg: SessionCfg): ServiceImpl<typeo
           if (m.value.reason.length > 256)
             throw invalid("refused.reason", `at most 256 characters, got ${m.value.reason.length}`);
           const reason = m.value.reason;
+          if (restoredActive(leaseId)) {
+            rt.wereCheckpointing.delete(leaseId); // it keeps its lease, as a refusal means
+            return undefined;
+          }
           rt.call(() => s.refused(leaseId, reason || "refused"));
           return undefined;
         }
@@ -213,6 +276,10 @@ export function evictionService(rt: Runtime, cfg: SessionCfg): ServiceImpl<typeo
           value: { heartbeatIntervalMs: interval, leases: leases.map((l) => leaseToPb(l, nodeOf)) },
         });
         lastSent = Date.now();
+        for (const m of missed(holderId)) {
+          yield m.msg;
+          if (m.resumed) rt.resumeDelivered(m.resumed);
+        }
 
         // Read client messages in the background; answers go through the same mailbox.
         void (async () => {
@@ -255,10 +322,17 @@ export function evictionService(rt: Runtime, cfg: SessionCfg): ServiceImpl<typeo
             if (pumpError !== undefined && !ctx.signal.aborted) throw pumpError;
             return;
           }
+          let resumed: string | undefined;
+          if (item.kind === "event" && item.event.type === "resumed") {
+            // Sent once: it may already have gone out with this session's opening.
+            resumed = item.event.lease.leaseId;
+            if (!rt.pendingResumes.has(resumed)) continue;
+          }
           const reply = item.kind === "msg" ? item.msg : translate(item.event);
           if (reply) {
             lastSent = Date.now();
             yield reply;
+            if (resumed) rt.resumeDelivered(resumed);
           }
         }
       } finally {
@@ -268,7 +342,12 @@ export function evictionService(rt: Runtime, cfg: SessionCfg): ServiceImpl<typeo
         log.debug("eviction session closed");
         if (!rt.shuttingDown) {
           try {
-            rt.call(() => s.holderDisconnected(holderId));
+            // It clears evictable flags without events: rewrite the holder's lease rows too.
+            const own = s
+              .leases()
+              .filter((l) => l.holderId === holderId)
+              .map((l) => l.leaseId);
+            rt.call(() => s.holderDisconnected(holderId), own);
           } catch (err) {
             log.debug({ err }, "holderDisconnected failed");
           }

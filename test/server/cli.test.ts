@@ -144,6 +144,7 @@ test("SIGINT exits 0 too; a port in use is a clear start error", async () => {
     "config/example.yaml",
     "--port",
     String(c.port),
+    "--no-persist", // not the repository's .data/, which another coordinator may hold
   ]);
   expect(busy.code).not.toBe(0);
   expect(busy.stderr).toContain(`port: ${c.port} is already in use on 127.0.0.1`);

@@ -7,6 +7,11 @@
  *
  * Both default to two GPUs on node "local": local/0 (RTX 4090, 24576 MiB) and local/1
  * (RTX 3070, 8192 MiB).
+ *
+ * Persistence: startTestCoordinator() keeps leases in memory only unless the test passes a
+ * dataDir (or persist: true); spawnCoordinator() gives every child a fresh data dir of its own
+ * (next to its generated config) unless the test names one (settings.data_dir, --data-dir,
+ * CF_ORCH_DATA_DIR): restarting on the same store is then an explicit choice of the test.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
@@ -52,6 +57,7 @@ export function startTestCoordinator(
     gpus: DEFAULT_TEST_GPUS,
     shutdownGraceMs: 500,
     ...opts,
+    persist: opts.persist ?? opts.dataDir !== undefined,
   });
 }
 
@@ -98,7 +104,15 @@ function writeConfig(opts: SpawnOptions): string {
     ...(g.uuid !== undefined ? { uuid: g.uuid } : {}),
     capacity_mb: g.capacityMb,
   }));
-  writeFileSync(file, YAML.stringify({ nvidia_smi: "off", gpus, ...(opts.settings ?? {}) }));
+  writeFileSync(
+    file,
+    YAML.stringify({
+      nvidia_smi: "off",
+      data_dir: join(dir, "data"),
+      gpus,
+      ...(opts.settings ?? {}),
+    }),
+  );
   return file;
 }
 
