@@ -18,6 +18,7 @@ import { ClusterService } from "../../gen/ts/cforch/v1/cluster_pb.js";
 import { EvictionService, SessionRequestSchema } from "../../gen/ts/cforch/v1/eviction_pb.js";
 import type { RunningCoordinator } from "../../coordinator/server.js";
 import { FAKE_NVIDIA_SMI, startTestCoordinator } from "../support/coordinator.js";
+import { startFrozenProxy } from "./frozen-proxy.js";
 
 jest.setTimeout(30_000);
 
@@ -190,35 +191,19 @@ test("a holder whose connection closes (kill -9) gives its held lease back at on
 
 test("a silent peer (network loss) is detected by HTTP/2 PINGs and its held lease released", async () => {
   await start({ pingIntervalMs: 200, pingTimeoutMs: 300 });
-  const port = Number(new URL(c.url).port);
-  // A TCP proxy that can be frozen: bytes stop flowing both ways, no FIN, no RST.
-  let frozen = false;
-  const sockets: net.Socket[] = [];
-  const proxy = net.createServer((client) => {
-    const upstream = net.connect(port, "127.0.0.1");
-    sockets.push(client, upstream);
-    client.on("data", (d) => !frozen && upstream.write(d));
-    upstream.on("data", (d) => !frozen && client.write(d));
-    client.on("error", () => undefined);
-    upstream.on("error", () => undefined);
-    client.on("close", () => upstream.destroy());
-    upstream.on("close", () => client.destroy());
-  });
-  await new Promise<void>((r) => proxy.listen(0, "127.0.0.1", r));
-  const proxyPort = (proxy.address() as net.AddressInfo).port;
+  const proxy = await startFrozenProxy(Number(new URL(c.url).port));
   try {
-    const h = rawHeldAcquire(c.url, "silent", proxyPort);
+    const h = rawHeldAcquire(c.url, "silent", proxy.port);
     await waitFor(async () => (await cluster.getStatus({})).leases.length === 1, 3000);
     // Alive peers answer PINGs: the lease stays.
     await sleep(800);
     expect((await cluster.getStatus({})).leases).toHaveLength(1);
-    frozen = true;
+    proxy.freeze();
     const ms = await waitFor(async () => (await cluster.getStatus({})).leases.length === 0, 5000);
     expect(ms).toBeLessThan(200 + 300 + 500); // interval + timeout + slack
     h.session.destroy();
   } finally {
-    for (const s of sockets) s.destroy();
-    proxy.close();
+    await proxy.close();
   }
 });
 
