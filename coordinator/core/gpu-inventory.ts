@@ -6,6 +6,22 @@
  * and free = capacity - leased - reserved - unaccounted, clamped at 0 (a new measurement can push
  * the sum over capacity; then nothing more is granted there until it drops).
  *
+ * Unaccounted memory (§6) on a GPU that has been measured at least once:
+ *   - each measurement sets it afresh: unaccounted = max(0, measured - leased);
+ *   - between measurements, when a lease's memory leaves the GPU by release, expiry or holder
+ *     gone, its VRAM is ADDED to unaccounted: a released lease's process may still hold the
+ *     memory (teardown, caching allocators, a hung process whose lease expired), and its lease
+ *     may have used less than its vramMb while some unmanaged process used more, so
+ *     measured - leased underestimated the unmanaged use by that slack. Released memory is
+ *     reusable only once a fresh measurement confirms it is free. With M, L_m the measured and
+ *     leased memory at the last measurement and R the grants since, after any releases
+ *     free = capacity - leased_now - (M - L_m) - released = capacity - M - R: exactly what is
+ *     really free if every new grant is fully used.
+ *   - not when a checkpointing victim answers checkpointed: the cooperative protocol says its
+ *     holder freed the memory, so it goes to the preemptor at once. Reservations returned by an
+ *     abandoned eviction are bookkeeping only and are free at once too.
+ * A GPU never measured keeps unaccounted = 0 and hands released memory over at once.
+ *
  * Eligibility ignores current usage: a slot is eligible for a GPU when its constraints (gpuId,
  * node, requires) hold and the GPU's capacity is at least the slot's VRAM. Requests with the same
  * eligible set share a Signature, interned here; the wait queue groups requests by signature.
@@ -18,6 +34,8 @@ export class GpuState {
   reservedMb = 0;
   measuredUsedMb = 0;
   unaccountedMb = 0;
+  /** True once a measurement arrived: released memory then waits for the next one. */
+  measured = false;
   /** Leases holding memory here (active + checkpointing). */
   readonly leases = new Set<LeaseRec>();
   /** VRAM of active, evictable leases here, by class (index 1..5): a quick eviction feasibility bound. */

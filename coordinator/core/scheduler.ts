@@ -34,11 +34,20 @@
  * there. refused / deadline / victim's holder gone: the victim keeps its lease, is never asked
  * again by that preemptor, and the next pass tops the plan up (more free memory, other victims on
  * the same GPU) or abandons it (reservation returned) and plans afresh. A victim released or
- * expired mid-eviction gives its memory to the reservation. The preemptor leaving abandons its
- * pending evictions; victims already paused stay in line. A lease is the victim of at most one
- * plan at a time, and a checkpointing victim still counts as leased, so memory is never promised
- * twice and never granted while a victim still uses it. A plan that can no longer be completed is
- * dropped at the end of the pass, so reservations cannot deadlock.
+ * expired mid-eviction gives its memory to the reservation, except on a measured GPU (below),
+ * where it is held back like any released memory and the plan comes up short. The preemptor
+ * leaving abandons its pending evictions; victims already paused stay in line. A lease is the
+ * victim of at most one plan at a time, and a checkpointing victim still counts as leased, so
+ * memory is never promised twice and never granted while a victim still uses it. A plan that can
+ * no longer be completed is dropped at the end of the pass, so reservations cannot deadlock.
+ *
+ * ## Measured usage (§6)
+ * setMeasuredUsage sets a GPU's unaccounted memory to max(0, measured - leased). From a GPU's
+ * first measurement on, memory that leaves it by release, expiry or holder gone is added to its
+ * unaccounted memory and becomes grantable only when the next measurement shows it free (the
+ * process may still hold it; see gpu-inventory.ts for the arithmetic). A checkpointed victim's
+ * memory is trusted to be free and goes to its preemptor at once. Unmeasured GPUs hand released
+ * memory over at once. The server re-measures right after such a release (server.ts).
  *
  * ## Complexity (n waiting entries, G non-empty eligibility groups, K GPUs, L leases on a GPU)
  * - A pass looks only at group heads (wait-queue.ts): O(G·(grants + G) + K) per event, with
@@ -455,19 +464,27 @@ export class Scheduler {
     const before = leaseView(rec);
     const w = rec.waiting;
     const gone = rec.eviction;
+    let heldBack = false;
     if (w) {
       this.waiting.remove(w);
       this.viewDirty.delete(w);
       rec.waiting = undefined;
     } else {
       this.detachFromGpu(rec);
+      // Released, expired (or holder gone): on a measured GPU the memory stays unaccounted until
+      // a new measurement shows it free (gpu-inventory.ts): the process may still hold it.
+      heldBack = rec.gpu.measured;
+      if (heldBack) rec.gpu.unaccountedMb += rec.vramMb;
       if (gone) {
-        // The victim went away mid-eviction: its memory is free now and was promised to the
-        // preemptor, so it goes straight into the reservation.
+        // The victim went away mid-eviction. Its memory was promised to the preemptor: it goes
+        // straight into the reservation when free now (unmeasured GPU); on a measured GPU it
+        // was just held back, and the plan is topped up or dropped like any short plan.
         const plan = gone.plan;
         this.takePending(gone);
-        plan.gpu.reservedMb += gone.vramMb;
-        plan.reservedMb += gone.vramMb;
+        if (!heldBack) {
+          plan.gpu.reservedMb += gone.vramMb;
+          plan.reservedMb += gone.vramMb;
+        }
         (plan.preemptor.excluded ??= new Set()).add(rec.leaseId);
       }
     }
@@ -488,7 +505,9 @@ export class Scheduler {
         victimLeaseId: rec.leaseId,
         preemptorRequestId: gone.plan.preemptor.requestId,
         reason: "victim-gone",
-        detail: `victim lease ${reason}; its memory went to the preemptor`,
+        detail: heldBack
+          ? `victim lease ${reason}; its memory is reusable once a new measurement shows it free`
+          : `victim lease ${reason}; its memory went to the preemptor`,
       });
       this.viewDirty.add(gone.plan.preemptor);
       this.completeIfCovered(gone.plan);
@@ -979,7 +998,12 @@ export class Scheduler {
 
   // ---------------------------------------------------------------- GPUs and measured usage
 
-  /** §6: memory used that no lease accounts for is not granted. */
+  /**
+   * §6: memory used that no lease accounts for is not granted. unaccounted = max(0, measured -
+   * leased), fixed until the next measurement except that memory of leases released or expired
+   * since is added to it (gpu-inventory.ts): from the first measurement on, released memory on
+   * this GPU is reusable only once a measurement confirms it free.
+   */
   setMeasuredUsage(gpuId: string, usedMb: number): void {
     if (typeof gpuId !== "string" || gpuId.length === 0)
       throw new CoreError("invalid-argument", "gpu_id is required", "gpu_id");
@@ -988,6 +1012,7 @@ export class Scheduler {
     if (!g) throw new CoreError("not-found", `unknown GPU ${gpuId}`, "gpu_id");
     this.run(() => {
       g.measuredUsedMb = used;
+      g.measured = true;
       // Fixed at measurement time: leases granted later are not in this measurement yet, and a
       // lease released later was in it, so recomputing against today's leases would be wrong.
       g.unaccountedMb = Math.max(0, used - g.leasedMb);

@@ -116,7 +116,11 @@ export interface GpuView {
   /** VRAM held for preemptors of in-flight evictions. */
   reservedMb: number;
   measuredUsedMb: number;
-  /** max(0, measured - leased), computed when the measurement arrived. */
+  /**
+   * max(0, measured - leased), computed when the measurement arrived, plus the VRAM of leases
+   * released or expired on this GPU since then (released memory is reusable once a new
+   * measurement shows it free). Always 0 on a GPU never measured.
+   */
   unaccountedMb: number;
   /** max(0, capacity - leased - reserved - unaccounted). */
   freeMb: number;

@@ -7,7 +7,9 @@
  *    (built from the commands and the events, each event validated against the model first), and
  *  - the five invariants of §2, recomputed from the scheduler's public views without trusting
  *    its internal accounting:
- *      1. never over-commit (leases + reservations + unaccounted <= capacity),
+ *      1. never over-commit (leases + reservations + unaccounted <= capacity; on a GPU measured
+ *         at least once, a lease's memory released or expired since the last measurement counts
+ *         as unaccounted until the next one),
  *      2/3. priority first and FIFO within a class: nothing was placed (or started an eviction)
  *         on a GPU that an earlier, still-waiting entry is eligible for,
  *      4. no lost wake-ups: walking the line in order, no entry fits an eligible GPU that no
@@ -82,6 +84,8 @@ class Model {
   readonly evictions = new Map<string, MEvict>();
   readonly excluded = new Map<string, Set<string>>();
   readonly unaccounted = new Map<string, number>();
+  /** GPUs measured at least once: memory released there waits for the next measurement. */
+  readonly measured = new Set<string>();
   readonly allowance = new Map<string, number>();
   /** Last "queued" view emitted per waiting request. */
   readonly lastQueued = new Map<string, QueueEntryView>();
@@ -222,6 +226,10 @@ function applyEvent(m: Model, e: CoreEvent, ctx: StepCtx): void {
         fail("dropped a lease that is not paused");
       if (e.type === "released" && e.reason === "holder-gone")
         fail("active lease dropped on disconnect");
+      // §6 on a measured GPU: the memory of a lease that ends while holding it (released,
+      // expired, also mid-eviction) is unaccounted until the next measurement confirms it free.
+      if (l.state !== "paused" && m.measured.has(l.gpuId))
+        m.unaccounted.set(l.gpuId, m.unaccounted.get(l.gpuId)! + l.slot.vramMb);
       m.leases.delete(l.id);
       m.ended.add(l.id);
       const r = m.reqs.get(l.requestId)!;
@@ -274,7 +282,8 @@ function applyEvent(m: Model, e: CoreEvent, ctx: StepCtx): void {
       const ev = m.evictions.get(e.victimLeaseId);
       const l = m.leases.get(e.victimLeaseId);
       if (e.reason === "victim-gone" && !l) {
-        // Released or expired mid-eviction: its memory went to the preemptor.
+        // Released or expired mid-eviction: its memory went to the preemptor (unmeasured GPU)
+        // or is held back as unaccounted (measured GPU).
         if (!ev) fail("victim-gone for an unknown eviction");
       } else {
         if (!ev || !l) fail(`abandoned unknown eviction of ${e.victimLeaseId}`);
@@ -830,6 +839,7 @@ class Measure extends Base {
     for (const l of m.leases.values())
       if (l.gpuId === g.id && l.state !== "paused") leased += l.slot.vramMb;
     m.unaccounted.set(g.id, Math.max(0, this.usedMb - leased));
+    m.measured.add(g.id);
     r.s.setMeasuredUsage(g.id, this.usedMb);
   }
 }
@@ -858,6 +868,7 @@ class Restart extends Base {
     }
     m.evictions.clear();
     m.excluded.clear();
+    m.measured.clear(); // measurements are not persisted: the next one comes from the server
     for (const g of m.gpus) {
       m.unaccounted.set(g.id, 0);
       m.allowance.set(g.id, 0);

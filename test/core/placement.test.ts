@@ -181,9 +181,13 @@ describe("measured usage (§6)", () => {
     expect(h.s.gpus()[0]).toMatchObject({ leasedMb: 4096, unaccountedMb: 8192, freeMb: 4096 });
     const b = acq(h, 8192);
     expect(b.result.kind).toBe("queued");
-    // Releasing a lease does not resurrect the unaccounted usage measured earlier.
+    // On a measured GPU released memory is reusable once a new measurement shows it free.
     h.s.release(leaseOf(a));
-    expect(h.s.getEntry(b.requestId)).toBeUndefined(); // granted on the release
+    expect(h.s.getEntry(b.requestId)).toBeDefined();
+    expect(h.s.gpus()[0]).toMatchObject({ leasedMb: 0, unaccountedMb: 12288, freeMb: 4096 });
+    // The new measurement does not resurrect the released lease's usage.
+    h.s.setMeasuredUsage("a/0", 8192);
+    expect(h.s.getEntry(b.requestId)).toBeUndefined(); // granted on the measurement
     expect(h.s.gpus()[0]).toMatchObject({ leasedMb: 8192, unaccountedMb: 8192, freeMb: 0 });
     h.take();
     h.s.setMeasuredUsage("a/0", 8192 + 16384); // grossly over: nothing more is granted
