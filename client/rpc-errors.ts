@@ -82,9 +82,13 @@ export function classifyFailure(err: unknown): Failure {
     connectError.code === Code.Unavailable ||
     connectError.code === Code.DeadlineExceeded ||
     errnos.some((c) => CONNECTION_BREAKS.has(c)) ||
+    // A coordinator killed mid-stream: the client's HTTP/2 layer resets the stream (CANCEL,
+    // INTERNAL_ERROR), which connect-node reports as CANCELED or INTERNAL with this text. A
+    // cancel by the caller never gets here (its own signal is checked first).
     ((connectError.code === Code.Internal ||
       connectError.code === Code.Unknown ||
-      connectError.code === Code.Aborted) &&
+      connectError.code === Code.Aborted ||
+      connectError.code === Code.Canceled) &&
       BROKEN_STREAM_TEXT.test(message))
   ) {
     kind = "transient";

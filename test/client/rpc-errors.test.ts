@@ -33,6 +33,16 @@ describe("classifyFailure", () => {
         new ConnectError("http/2 stream closed with error code INTERNAL_ERROR", Code.Internal),
       ).kind,
     ).toBe("transient");
+    // What connect-node reports (outside jest) when the coordinator is killed mid-stream.
+    expect(
+      classifyFailure(
+        new ConnectError("http/2 stream closed with error code CANCEL (0x8)", Code.Canceled),
+      ).kind,
+    ).toBe("transient");
+    // A cancel the server chose (Release withdrew the request) stays final.
+    expect(
+      classifyFailure(new ConnectError("request r was withdrawn by Release", Code.Canceled)).kind,
+    ).toBe("fatal");
     const reset = Object.assign(new Error("read ECONNRESET"), { code: "ECONNRESET" });
     expect(
       classifyFailure(new ConnectError("x", Code.Aborted, undefined, undefined, reset)).kind,
