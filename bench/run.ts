@@ -15,11 +15,17 @@
  * Speed is reported, never asserted: nothing here fails because a figure is slow.
  */
 import { execFileSync, fork, type ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import * as os from "node:os";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { startBenchCoordinator, type BenchCoordinator, type BenchGpu } from "./lib/coordinator.js";
+import {
+  coordinatorKeys,
+  startBenchCoordinator,
+  type BenchCoordinator,
+  type BenchGpu,
+  type StoreMode,
+} from "./lib/coordinator.js";
 import { formatProfile, summarizeProfile, type ProfileSummary } from "./lib/profile.js";
 import { loadAverage } from "./lib/proc.js";
 import { ratio, round, type Summary } from "./lib/stats.js";
@@ -59,6 +65,7 @@ const HELP = `usage: npm run bench -- [options]
   --streams <n>        scale: waiting streams (default 10000; --quick 1000)
   --connections <n>    scale: HTTP/2 connections to spread them over (default 50)
   --drain-timeout <s>  scale: give up draining after this many seconds (default 60; --quick 30)
+  --log-level <level>  coordinator log level (default warn; its output is shown after each group)
   --out <file>         results file (default bench/results/latest.json)
   --help`;
 
@@ -69,6 +76,7 @@ interface Options {
   streams?: number;
   connections?: number;
   drainTimeoutS?: number;
+  logLevel: string;
   out: string;
 }
 
@@ -77,6 +85,7 @@ function parseArgs(argv: string[]): Options {
     quick: false,
     only: new Set(SCENARIOS),
     profile: false,
+    logLevel: "warn",
     out: join(ROOT, "bench", "results", "latest.json"),
   };
   for (let i = 0; i < argv.length; i++) {
@@ -110,6 +119,7 @@ function parseArgs(argv: string[]): Options {
     else if (a === "--connections") o.connections = int();
     else if (a === "--drain-timeout") o.drainTimeoutS = int();
     else if (a === "--out") o.out = resolve(value());
+    else if (a === "--log-level") o.logLevel = value();
     else throw new Error(`unknown option ${a}\n\n${HELP}`);
   }
   return o;
@@ -152,12 +162,20 @@ class LoadGen {
     return this.child.pid!;
   }
 
-  call<R>(scenario: string, params: unknown): Promise<R> {
+  /** When each call ran, in monotonic-clock microseconds (to cut profiles to scenario time). */
+  readonly windows: [number, number][] = [];
+
+  async call<R>(scenario: string, params: unknown): Promise<R> {
     const id = ++this.nextId;
-    return new Promise<R>((resolve, reject) => {
-      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
-      this.child.send({ id, scenario, params });
-    });
+    const start = Number(process.hrtime.bigint() / 1000n);
+    try {
+      return await new Promise<R>((resolve, reject) => {
+        this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+        this.child.send({ id, scenario, params });
+      });
+    } finally {
+      this.windows.push([start, Number(process.hrtime.bigint() / 1000n)]);
+    }
   }
 
   stop(): Promise<void> {
@@ -240,9 +258,19 @@ function plan(o: Options): Plan {
 const VRAM = 1024;
 const H100 = 81_920;
 
+interface BaselineRow extends LoopResult {
+  store: StoreMode | "none";
+}
+interface CycleRow extends CycleResult {
+  store: StoreMode | "none";
+  baseline: string;
+}
+
 interface Results {
-  baseline?: Record<string, LoopResult>;
-  cycle?: Record<string, CycleResult>;
+  /** Keyed "c1", "c64" (coordinator with its default store), "c1-memory", ... (in-memory store). */
+  baseline?: Record<string, BaselineRow>;
+  /** Keyed "raw-c1", "client-c64", "raw-c1-memory", ...; `baseline` names its baseline row. */
+  cycle?: Record<string, CycleRow>;
   handoff?: Record<string, HandoffResult>;
   eviction?: Record<string, EvictionResult>;
   scale?: ScaleResult;
@@ -258,33 +286,49 @@ async function withCoordinator<T>(
   gpus: BenchGpu[],
   o: Options,
   profiles: Record<string, ProfileSummary>,
+  store: StoreMode,
   body: (c: BenchCoordinator, load: LoadGen) => Promise<T>,
 ): Promise<T> {
   const profileDir = join(ROOT, "bench", "results", "profiles");
-  if (o.profile) mkdirSync(profileDir, { recursive: true });
+  const profileFile = join(profileDir, `${name}.cpuprofile`);
+  if (o.profile) {
+    mkdirSync(profileDir, { recursive: true });
+    rmSync(profileFile, { force: true });
+  }
   const c = await startBenchCoordinator({
     name,
     gpus,
     repoRoot: ROOT,
-    logLevel: "warn",
+    logLevel: o.logLevel,
+    store,
     ...(o.profile ? { profileDir } : {}),
   });
-  log(`coordinator "${name}" pid ${c.pid} on ${c.url}`);
+  log(`coordinator "${name}" pid ${c.pid} on ${c.url} (lease store: ${c.store})`);
   const load = LoadGen.start();
   try {
     return await body(c, load);
   } finally {
     // Coordinator first: its graceful shutdown keeps waiting requests (O(1) each), whereas the
     // load generator exiting first would cancel every open stream one by one.
-    await c.stop();
+    // A busy coordinator may need a while to exit; with --profile it must exit by itself
+    // (SIGKILL writes no profile).
+    const t0 = performance.now();
+    await c.stop(o.profile ? 30_000 : 10_000);
+    const stopS = (performance.now() - t0) / 1000;
+    if (stopS > 5) log(`coordinator "${name}" took ${stopS.toFixed(1)} s to exit`);
     await load.stop();
-    const warnings = c.output.filter((l) => l.trim() !== "");
-    if (warnings.length)
-      log(`coordinator "${name}" printed:\n  ${warnings.slice(-10).join("\n  ")}`);
+    const printed = c.output.filter((l) => l.trim() !== "");
+    if (printed.length) {
+      const file = join(ROOT, "bench", "results", `${name}.log`);
+      writeFileSync(file, `${printed.join("\n")}\n`);
+      log(
+        `coordinator "${name}" printed ${printed.length} line(s) (in ${relative(ROOT, file)}), the last:\n  ${printed.slice(-5).join("\n  ")}`,
+      );
+    }
     if (o.profile) {
-      const file = join(profileDir, `${name}.cpuprofile`);
+      const file = profileFile;
       if (existsSync(file)) {
-        profiles[name] = summarizeProfile(file, ROOT);
+        profiles[name] = summarizeProfile(file, ROOT, 15, load.windows);
         console.log(formatProfile(profiles[name]));
       } else log(`no profile written at ${file}`);
     }
@@ -298,21 +342,40 @@ async function runAll(o: Options, p: Plan, profiles: Record<string, ProfileSumma
       { index: 0, capacityMb: H100 },
       { index: 1, capacityMb: H100 },
     ];
-    await withCoordinator("rpc", gpus, o, profiles, async (c, load) => {
-      r.baseline = {};
-      if (o.only.has("cycle")) r.cycle = {};
-      for (const concurrency of p.concurrency) {
-        const lp: LoopParams = { url: c.url, concurrency, ...p.loop };
-        log(`baseline: Health/Check, ${concurrency} client(s)`);
-        r.baseline[`c${concurrency}`] = await load.call<LoopResult>("baseline", lp);
-        if (!r.cycle) continue;
-        for (const via of ["raw", "client"] as const) {
-          log(`lease cycle (${via}): ${concurrency} client(s)`);
-          const cp: CycleParams = { ...lp, vramMb: VRAM, via };
-          r.cycle[`${via}-c${concurrency}`] = await load.call<CycleResult>("leaseCycle", cp);
+    r.baseline = {};
+    if (o.only.has("cycle")) r.cycle = {};
+    // The default coordinator (a lease store on disk, when it has one), and, to show what the
+    // store costs, the same with data_dir ":memory:" (raw lease cycles only).
+    const hasStore = coordinatorKeys(ROOT).has("data_dir");
+    const variants: { store: StoreMode; suffix: string; vias: ("raw" | "client")[] }[] = [
+      { store: "disk", suffix: "", vias: ["raw", "client"] },
+      ...(hasStore && r.cycle
+        ? [{ store: "memory" as const, suffix: "-memory", vias: ["raw" as const] }]
+        : []),
+    ];
+    for (const v of variants) {
+      const name = `rpc${v.suffix}`;
+      await withCoordinator(name, gpus, o, profiles, v.store, async (c, load) => {
+        for (const concurrency of p.concurrency) {
+          const lp: LoopParams = { url: c.url, concurrency, ...p.loop };
+          const bkey = `c${concurrency}${v.suffix}`;
+          log(`baseline: Health/Check, ${concurrency} client(s) [store: ${c.store}]`);
+          const b = await load.call<LoopResult>("baseline", lp);
+          r.baseline![bkey] = { ...b, store: c.store };
+          if (!r.cycle) continue;
+          for (const via of v.vias) {
+            log(`lease cycle (${via}): ${concurrency} client(s) [store: ${c.store}]`);
+            const cp: CycleParams = { ...lp, vramMb: VRAM, via };
+            const cyc = await load.call<CycleResult>("leaseCycle", cp);
+            r.cycle[`${via}-c${concurrency}${v.suffix}`] = {
+              ...cyc,
+              store: c.store,
+              baseline: bkey,
+            };
+          }
         }
-      }
-    });
+      });
+    }
   }
   if (o.only.has("handoff")) {
     await withCoordinator(
@@ -320,6 +383,7 @@ async function runAll(o: Options, p: Plan, profiles: Record<string, ProfileSumma
       [{ index: 0, capacityMb: VRAM }],
       o,
       profiles,
+      "disk",
       async (c, load) => {
         r.handoff = {};
         for (const waiters of p.handoff.waiters) {
@@ -344,6 +408,7 @@ async function runAll(o: Options, p: Plan, profiles: Record<string, ProfileSumma
       [{ index: 0, capacityMb: VRAM }],
       o,
       profiles,
+      "disk",
       async (c, load) => {
         r.eviction = {};
         for (const via of ["raw", "client"] as const) {
@@ -356,7 +421,7 @@ async function runAll(o: Options, p: Plan, profiles: Record<string, ProfileSumma
   }
   if (o.only.has("scale")) {
     const gpus = [{ index: 0, capacityMb: VRAM * p.scale.holders }];
-    await withCoordinator("scale", gpus, o, profiles, async (c, load) => {
+    await withCoordinator("scale", gpus, o, profiles, "disk", async (c, load) => {
       log(
         `scale: ${p.scale.streams} waiting streams over ${p.scale.connections} connections, then drain`,
       );
@@ -369,7 +434,10 @@ async function runAll(o: Options, p: Plan, profiles: Record<string, ProfileSumma
     const args = o.profile
       ? ["--cpu-prof", "--cpu-prof-dir", profileDir, "--cpu-prof-name", "core.cpuprofile"]
       : [];
-    if (o.profile) mkdirSync(profileDir, { recursive: true });
+    if (o.profile) {
+      mkdirSync(profileDir, { recursive: true });
+      rmSync(join(profileDir, "core.cpuprofile"), { force: true });
+    }
     const load = LoadGen.start(args);
     try {
       r.core = await load.call<CoreResult>("core", p.core);
@@ -378,7 +446,7 @@ async function runAll(o: Options, p: Plan, profiles: Record<string, ProfileSumma
     }
     const file = join(profileDir, "core.cpuprofile");
     if (o.profile && existsSync(file)) {
-      profiles.core = summarizeProfile(file, ROOT);
+      profiles.core = summarizeProfile(file, ROOT, 15, load.windows);
       console.log(formatProfile(profiles.core));
     }
   }
@@ -397,10 +465,9 @@ function ratios(r: Results): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   if (r.baseline && r.cycle) {
     for (const [key, cyc] of Object.entries(r.cycle)) {
-      const c = key.split("-")[1]!;
-      const b = r.baseline[c];
+      const b = r.baseline[cyc.baseline];
       if (!b) continue;
-      out[`cycle.${key}/baseline.${c}`] = {
+      out[`cycle.${key}/baseline.${cyc.baseline}`] = {
         p50: ratio(cyc.latency.p50, b.latency.p50),
         p99: ratio(cyc.latency.p99, b.latency.p99),
         throughput: ratio(cyc.opsPerSec, b.opsPerSec),
@@ -415,7 +482,7 @@ function targets(r: Results): Target[] {
   const t: Target[] = [];
   if (r.baseline && r.cycle) {
     for (const [key, cyc] of Object.entries(r.cycle)) {
-      const c = key.split("-")[1]!;
+      const c = cyc.baseline;
       const b = r.baseline[c];
       if (!b) continue;
       const r50 = cyc.latency.p50 / b.latency.p50;
@@ -471,22 +538,22 @@ const lat = (s: Summary): [string, string] => [ms(s.p50), ms(s.p99)];
 
 function report(r: Results): string {
   const rows: string[][] = [["scenario", "p50 ms", "p99 ms", "throughput", "vs baseline / notes"]];
-  for (const [c, b] of Object.entries(r.baseline ?? {}))
+  const storeNote = (store: string): string => (store === "memory" ? " [in-memory store]" : "");
+  for (const b of Object.values(r.baseline ?? {}))
     rows.push([
-      `1 baseline Health/Check, ${c.slice(1)} client(s)`,
+      `1 baseline Health/Check, ${b.concurrency} client(s)${storeNote(b.store)}`,
       ...lat(b.latency),
       `${b.opsPerSec} ops/s`,
       "",
     ]);
-  for (const [key, cyc] of Object.entries(r.cycle ?? {})) {
-    const [via, c] = key.split("-") as [string, string];
-    const b = r.baseline?.[c];
+  for (const cyc of Object.values(r.cycle ?? {})) {
+    const b = r.baseline?.[cyc.baseline];
     const note = b
       ? `p50 ${ratio(cyc.latency.p50, b.latency.p50)}x, p99 ${ratio(cyc.latency.p99, b.latency.p99)}x, thr ${ratio(cyc.opsPerSec, b.opsPerSec)}x`
       : "";
     const queued = cyc.queuedCycles ? ` (${cyc.queuedCycles} queued!)` : "";
     rows.push([
-      `2 lease cycle ${via === "raw" ? "raw Connect" : "ResourceCoordinator"}, ${c.slice(1)} client(s)`,
+      `2 lease cycle ${cyc.via === "raw" ? "raw Connect" : "ResourceCoordinator"}, ${cyc.concurrency} client(s)${storeNote(cyc.store)}`,
       ...lat(cyc.latency),
       `${cyc.opsPerSec} cycles/s`,
       note + queued,
@@ -539,7 +606,8 @@ function report(r: Results): string {
       "",
       "",
       "",
-      `coordinator CPU ${s.drainCpuPct}%, load generator CPU ${s.loadGenDrainCpuPct}%, ${s.queuedDuringDrain} QUEUED updates received`,
+      `coordinator CPU ${s.drainCpuPct}%, load generator CPU ${s.loadGenDrainCpuPct}%, ${s.queuedDuringDrain} QUEUED updates received; RSS then ${s.rssAfterDrainMb} MiB (peak ${s.rssPeakAfterDrainMb})` +
+        (s.streamErrors ? `; ${s.streamErrors} streams FAILED (${s.errorSamples[0] ?? ""})` : ""),
     ]);
   }
   if (r.core) {

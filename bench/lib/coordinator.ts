@@ -4,7 +4,7 @@
  * from /proc (the "listening" line is an info log), then GET /healthz must answer.
  * With `profileDir`, the child runs under `node --cpu-prof` and writes its profile on exit.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
 import { tmpdir } from "node:os";
@@ -19,13 +19,34 @@ export interface BenchGpu {
   name?: string;
 }
 
+/** Config keys the coordinator accepts (from `cf-orch coordinator --help`), read once. */
+let knownKeys: Set<string> | undefined;
+export function coordinatorKeys(repoRoot: string): Set<string> {
+  if (!knownKeys) {
+    const help = execFileSync(
+      process.execPath,
+      [join(repoRoot, "bin", "cf-orch.js"), "coordinator", "--help"],
+      { cwd: repoRoot, encoding: "utf8" },
+    );
+    knownKeys = new Set(
+      [...help.matchAll(/^\s+--([a-z0-9-]+)/gm)].map((m) => m[1]!.replace(/-/g, "_")),
+    );
+  }
+  return knownKeys;
+}
+
+/** The lease store (when this coordinator has one): "disk" = the defaults (a file, fsync at
+ * every commit) in a fresh temp directory; "memory" = data_dir ":memory:". */
+export type StoreMode = "disk" | "memory";
+
 export interface CoordinatorSpec {
   /** Used for the temp config name and the profile file name. */
   name: string;
   gpus: BenchGpu[];
   /** Extra config keys (snake_case YAML spelling). */
   settings?: Record<string, unknown>;
-  logLevel?: "silent" | "warn" | "error";
+  logLevel?: string;
+  store?: StoreMode;
   /** Write a V8 CPU profile of the coordinator here (on exit). */
   profileDir?: string;
   repoRoot: string;
@@ -37,9 +58,11 @@ export interface BenchCoordinator {
   pid: number;
   child: ChildProcess;
   configFile: string;
+  /** Whether it has a lease store, and which. */
+  store: StoreMode | "none";
   /** Lines the child printed (warnings, errors). */
   output: string[];
-  /** SIGTERM and wait for the exit (SIGKILL after graceMs). */
+  /** SIGTERM and wait for the exit (a second SIGTERM after graceMs, SIGKILL after twice that). */
   stop(graceMs?: number): Promise<void>;
 }
 
@@ -48,7 +71,12 @@ export const BENCH_NODE = "bench";
 function writeConfig(spec: CoordinatorSpec): string {
   const dir = mkdtempSync(join(tmpdir(), `cf-orch-bench-${spec.name}-`));
   const file = join(dir, "coordinator.yaml");
+  // A store of its own (never the repository's .data/, which a running coordinator may lock).
+  const store = coordinatorKeys(spec.repoRoot).has("data_dir")
+    ? { data_dir: spec.store === "memory" ? ":memory:" : join(dir, "data") }
+    : {};
   const config = {
+    ...store,
     nvidia_smi: "off",
     node_name: BENCH_NODE,
     shutdown_grace_ms: 300,
@@ -151,13 +179,18 @@ export async function startBenchCoordinator(spec: CoordinatorSpec): Promise<Benc
     pid,
     child,
     configFile,
+    store: coordinatorKeys(spec.repoRoot).has("data_dir") ? (spec.store ?? "disk") : "none",
     output,
     stop: async (graceMs = 10_000) => {
       if (dead) return;
+      // SIGTERM: graceful shutdown. A second SIGTERM makes the CLI exit at once (process.exit,
+      // which still writes a --cpu-prof profile); SIGKILL only as the last resort.
       child.kill("SIGTERM");
-      const t = setTimeout(() => child.kill("SIGKILL"), graceMs);
+      const second = setTimeout(() => child.kill("SIGTERM"), graceMs);
+      const kill = setTimeout(() => child.kill("SIGKILL"), graceMs * 2);
       await exited;
-      clearTimeout(t);
+      clearTimeout(second);
+      clearTimeout(kill);
     },
   };
 }

@@ -33,6 +33,8 @@ export interface FrameTime {
 
 export interface ProfileSummary {
   file: string;
+  /** Only the scenarios' own time was counted (start-up and shutdown left out). */
+  windowed: boolean;
   totalMs: number;
   /** Time not idle: everything except "(idle)". */
   busyMs: number;
@@ -70,8 +72,19 @@ function frameName(cf: CallFrame, root: string): string {
   return `${fn} ${where}:${cf.lineNumber + 1}`;
 }
 
-export function summarizeProfile(file: string, root: string, top = 15): ProfileSummary {
+/**
+ * @param windows only samples taken inside these [start, end] intervals count (microseconds of
+ *   the monotonic clock: process.hrtime.bigint() / 1000n in any process on the same machine
+ *   reads the same clock as V8's profile timestamps), e.g. to leave out start-up.
+ */
+export function summarizeProfile(
+  file: string,
+  root: string,
+  top = 15,
+  windows?: [number, number][],
+): ProfileSummary {
   const prof = JSON.parse(readFileSync(file, "utf8")) as CpuProfile;
+  const inWindow = (t: number): boolean => !windows || windows.some(([a, b]) => t >= a && t <= b);
   const byId = new Map<number, ProfileNode>();
   const parent = new Map<number, number>();
   for (const n of prof.nodes) {
@@ -80,9 +93,12 @@ export function summarizeProfile(file: string, root: string, top = 15): ProfileS
   }
   // Self time per node: each sample's delta belongs to the node it hit.
   const selfUs = new Map<number, number>();
+  let t = prof.startTime;
   for (let i = 0; i < prof.samples.length; i++) {
     const id = prof.samples[i]!;
+    t += prof.timeDeltas[i] ?? 0;
     const dt = prof.timeDeltas[i + 1] ?? 0;
+    if (!inWindow(t)) continue;
     selfUs.set(id, (selfUs.get(id) ?? 0) + Math.max(0, dt));
   }
   const self = new Map<string, number>();
@@ -124,6 +140,7 @@ export function summarizeProfile(file: string, root: string, top = 15): ProfileS
       }));
   return {
     file,
+    windowed: windows !== undefined,
     totalMs: Math.round(all / 1000),
     busyMs: Math.round(busy / 1000),
     areas: list(areas, 20),
@@ -134,7 +151,9 @@ export function summarizeProfile(file: string, root: string, top = 15): ProfileS
 
 export function formatProfile(s: ProfileSummary): string {
   const lines: string[] = [];
-  lines.push(`profile ${s.file}: ${s.busyMs} ms busy of ${s.totalMs} ms`);
+  lines.push(
+    `profile ${s.file}: ${s.busyMs} ms busy of ${s.totalMs} ms${s.windowed ? " (scenario time only)" : ""}`,
+  );
   lines.push("  by area (% of busy time):");
   for (const a of s.areas) lines.push(`    ${a.pct.toFixed(1).padStart(5)}%  ${a.frame}`);
   lines.push("  top frames by self time:");

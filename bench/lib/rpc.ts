@@ -44,7 +44,12 @@ export interface SlotInit {
   taskType?: string;
   vramMb: number;
   priority?: PriorityClass;
+  /** Lease TTL; 0 = the coordinator's default (30 s). Long-held bench leases ask for more. */
+  ttlMs?: number;
 }
+
+/** TTL for leases the benchmark holds without keep-alive (well past any scenario's length). */
+export const LONG_TTL_MS = 600_000;
 
 export function acquireRequest(
   requestId: string,
@@ -54,6 +59,7 @@ export function acquireRequest(
   return {
     requestId,
     holderId,
+    ttlMs: slot.ttlMs ?? 0,
     slot: {
       service: slot.service ?? "bench",
       taskType: slot.taskType ?? "bench",
@@ -88,4 +94,15 @@ export async function acquireToEnd(
 export async function release(conn: Conn, leaseId: string): Promise<boolean> {
   const r = await conn.lease.release({ target: { case: "leaseId", value: leaseId } });
   return r.released;
+}
+
+/**
+ * Releases every live lease (a scenario's leftovers: e.g. a grant that raced a cancelled
+ * stream, which the coordinator keeps until its TTL). The benchmark owns the coordinator.
+ */
+export async function releaseAll(conn: Conn): Promise<number> {
+  const { leases } = await conn.lease.listLeases({});
+  for (const l of leases)
+    await conn.lease.release({ target: { case: "leaseId", value: l.leaseId } });
+  return leases.length;
 }

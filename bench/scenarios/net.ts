@@ -14,7 +14,9 @@ import {
   acquireToEnd,
   connect,
   connectMany,
+  LONG_TTL_MS,
   release,
+  releaseAll,
   silentLogger,
   type Conn,
 } from "../lib/rpc.js";
@@ -232,7 +234,8 @@ export async function handoff(p: HandoffParams): Promise<HandoffResult> {
     const abort = new AbortController();
     const q = deferred();
     const w = { id, conn, abort, queued: q.promise } as Waiter;
-    w.granted = acquireToEnd(conn, acquireRequest(id, `bench-${id}`, { vramMb: p.vramMb }), {
+    const slot = { vramMb: p.vramMb, ttlMs: LONG_TTL_MS };
+    w.granted = acquireToEnd(conn, acquireRequest(id, `bench-${id}`, slot), {
       signal: abort.signal,
       onQueued: () => q.resolve(),
     }).then((g) => {
@@ -249,7 +252,7 @@ export async function handoff(p: HandoffParams): Promise<HandoffResult> {
   const releases: number[] = [];
   const first = await acquireToEnd(
     conns[0]!,
-    acquireRequest(uid("ho-holder"), "bench-ho-holder", { vramMb: p.vramMb }),
+    acquireRequest(uid("ho-holder"), "bench-ho-holder", { vramMb: p.vramMb, ttlMs: LONG_TTL_MS }),
   );
   let holder = { conn: conns[0]!, leaseId: first.lease.leaseId };
   try {
@@ -273,8 +276,12 @@ export async function handoff(p: HandoffParams): Promise<HandoffResult> {
       await withTimeout(join().queued, 10_000, "tail QUEUED");
     }
   } finally {
-    for (const w of all) w.abort.abort();
+    // Cancel the waiters from the tail (O(1) each for the coordinator), then free the GPU.
+    for (const w of all.reverse()) w.abort.abort();
+    await sleep(200);
     await release(holder.conn, holder.leaseId).catch(() => undefined);
+    await sleep(50);
+    await releaseAll(conns[0]!).catch(() => undefined);
     for (const c of conns) c.close();
   }
   return {
@@ -504,6 +511,9 @@ export interface ScaleResult {
   drainTimedOut: boolean;
   /** Grants per second over the whole drain, its first 10% and its last 10%. */
   drainRate: { overall: number; first10pct: number; last10pct: number };
+  /** Coordinator RSS and peak RSS when the drain ended (or timed out), MiB. */
+  rssAfterDrainMb: number;
+  rssPeakAfterDrainMb: number;
   /** Coordinator CPU during the drain, % of one core. */
   drainCpuPct: number;
   /** This load generator's CPU during the drain, % of one core (is the client side the limit?). */
@@ -512,9 +522,16 @@ export interface ScaleResult {
   queuedDuringDrain: number;
   /** Load generator RSS with every stream open, MiB (for scale of the client side). */
   loadGenRssMb: number;
+  /** Streams that failed instead of being granted during the drain, and what they said. */
+  streamErrors: number;
+  errorSamples: string[];
 }
 
 const MB = 1024 * 1024;
+
+const progress = (msg: string): void => {
+  process.stderr.write(`[load ${new Date().toISOString().slice(11, 19)}] scale: ${msg}\n`);
+};
 
 export async function scale(p: ScaleParams): Promise<ScaleResult> {
   const conns = connectMany(p.url, p.connections);
@@ -527,12 +544,17 @@ export async function scale(p: ScaleParams): Promise<ScaleResult> {
   const grantTimes: number[] = [];
   let onProgress: (() => void) | undefined;
   const failures: string[] = [];
+  /** Streams that ended with an error instead of GRANTED (e.g. their connection was closed). */
+  let streamErrors = 0;
   try {
     for (let i = 0; i < p.holders; i++) {
       const conn = conns[i % conns.length]!;
       const g = await acquireToEnd(
         conn,
-        acquireRequest(uid("sc-holder"), `bench-sc-holder-${i}`, { vramMb: p.vramMb }),
+        acquireRequest(uid("sc-holder"), `bench-sc-holder-${i}`, {
+          vramMb: p.vramMb,
+          ttlMs: LONG_TTL_MS,
+        }),
       );
       holders.push({ conn, leaseId: g.lease.leaseId });
     }
@@ -550,7 +572,7 @@ export async function scale(p: ScaleParams): Promise<ScaleResult> {
       void (async () => {
         try {
           for await (const res of conn.lease.acquire(
-            acquireRequest(id, `bench-${id}`, { vramMb: p.vramMb }),
+            acquireRequest(id, `bench-${id}`, { vramMb: p.vramMb, ttlMs: LONG_TTL_MS }),
             { signal: abort.signal },
           )) {
             if (res.event.case === "queued") {
@@ -575,7 +597,11 @@ export async function scale(p: ScaleParams): Promise<ScaleResult> {
             }
           }
         } catch (err) {
-          if (!abort.signal.aborted) failures.push(String(err));
+          if (!abort.signal.aborted) {
+            failures.push(String(err));
+            streamErrors++;
+            onProgress?.();
+          }
         }
       })();
     };
@@ -591,6 +617,10 @@ export async function scale(p: ScaleParams): Promise<ScaleResult> {
       for (let j = i; j < upTo; j++) open(j);
       onProgress();
       await withTimeout(reached.promise, 60_000, `first QUEUED of streams up to ${upTo}`);
+      if (upTo % 2000 === 0 || upTo === p.streams)
+        progress(
+          `${upTo}/${p.streams} streams queued (${((performance.now() - tRamp0) / 1000).toFixed(1)} s)`,
+        );
       if (failures.length)
         throw new Error(`scale: streams failed: ${failures.slice(0, 3).join("; ")}`);
     }
@@ -605,22 +635,37 @@ export async function scale(p: ScaleParams): Promise<ScaleResult> {
     const cpu2 = readCpuSeconds(p.pid);
     const t2 = performance.now();
     const memWaiting = readMem(p.pid);
+    progress(`waiting: coordinator RSS ${(memWaiting.rss / MB).toFixed(0)} MiB; draining`);
     const loadGenRss = process.memoryUsage().rss;
 
     // Drain: free the GPU; every waiter releases as soon as it is granted.
     const queuedBefore = queuedTotal;
     const done = deferred();
     onProgress = () => {
-      if (released >= p.streams) done.resolve();
+      if (released + streamErrors >= p.streams) done.resolve();
     };
+    const failuresBefore = failures.length;
     const cpuD0 = readCpuSeconds(p.pid);
     const selfD0 = process.cpuUsage();
     const tD0 = performance.now();
-    for (const h of holders.splice(0)) void release(h.conn, h.leaseId);
+    for (const h of holders.splice(0))
+      release(h.conn, h.leaseId).catch((err: unknown) =>
+        failures.push(`holder release: ${String(err)}`),
+      );
     let timedOut = false;
-    await withTimeout(done.promise, p.drainTimeoutMs, "drain").catch(() => (timedOut = true));
+    const ticker = setInterval(
+      () =>
+        progress(
+          `draining: ${granted}/${p.streams} granted (${((performance.now() - tD0) / 1000).toFixed(0)} s)`,
+        ),
+      10_000,
+    );
+    await withTimeout(done.promise, p.drainTimeoutMs, "drain")
+      .catch(() => (timedOut = true))
+      .finally(() => clearInterval(ticker));
     const tD1 = performance.now();
     const cpuD1 = readCpuSeconds(p.pid);
+    const memDrained = readMem(p.pid);
     const selfD = process.cpuUsage(selfD0);
     const drainMs = tD1 - tD0;
     const tenth = Math.max(1, Math.floor(grantTimes.length / 10));
@@ -635,7 +680,7 @@ export async function scale(p: ScaleParams): Promise<ScaleResult> {
             tenth,
           )
         : NaN;
-    if (failures.length) throw new Error(`scale: ${failures.slice(0, 3).join("; ")}`);
+    const drainFailures = failures.slice(failuresBefore);
     return {
       streams: p.streams,
       connections: p.connections,
@@ -657,10 +702,14 @@ export async function scale(p: ScaleParams): Promise<ScaleResult> {
         first10pct: firstRate,
         last10pct: lastRate,
       },
+      rssAfterDrainMb: round(memDrained.rss / MB, 1),
+      rssPeakAfterDrainMb: round(memDrained.hwm / MB, 1),
       drainCpuPct: round(((cpuD1 - cpuD0) / (drainMs / 1000)) * 100, 1),
       loadGenDrainCpuPct: round(((selfD.user + selfD.system) / 1000 / drainMs) * 100, 1),
       queuedDuringDrain: queuedTotal - queuedBefore,
       loadGenRssMb: round(loadGenRss / MB, 1),
+      streamErrors,
+      errorSamples: [...new Set(drainFailures)].slice(0, 3),
     };
   } catch (err) {
     for (const a of aborts) a.abort();
