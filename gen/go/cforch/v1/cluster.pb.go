@@ -96,7 +96,10 @@ type GpuStatus struct {
 	ReservedMb uint64 `protobuf:"varint,8,opt,name=reserved_mb,json=reservedMb,proto3" json:"reserved_mb,omitempty"`
 	// Last measured use (nvidia-smi or agent); 0 when never measured.
 	MeasuredMb uint64 `protobuf:"varint,9,opt,name=measured_mb,json=measuredMb,proto3" json:"measured_mb,omitempty"`
-	// Measured use that no lease accounts for.
+	// Measured use that no lease accounts for. Once a GPU has been measured,
+	// memory of leases released or expired since the last measurement is
+	// counted here too: it is grantable again once a new measurement shows it
+	// free.
 	UnaccountedMb uint64 `protobuf:"varint,10,opt,name=unaccounted_mb,json=unaccountedMb,proto3" json:"unaccounted_mb,omitempty"`
 	// What can be granted now: capacity − leased − reserved − unaccounted.
 	FreeMb uint64 `protobuf:"varint,11,opt,name=free_mb,json=freeMb,proto3" json:"free_mb,omitempty"`

@@ -90,7 +90,10 @@ export type GpuStatus = Message<"cforch.v1.GpuStatus"> & {
   measuredMb: bigint;
 
   /**
-   * Measured use that no lease accounts for.
+   * Measured use that no lease accounts for. Once a GPU has been measured,
+   * memory of leases released or expired since the last measurement is
+   * counted here too: it is grantable again once a new measurement shows it
+   * free.
    *
    * @generated from field: uint64 unaccounted_mb = 10;
    */
