@@ -72,6 +72,10 @@ export class Metrics {
     "cforch_rpc_errors_total",
     "RPCs that ended in an error, by method and code.",
   );
+  readonly nvidiaSmiRuns = new Counter(
+    "cforch_nvidia_smi_runs_total",
+    "nvidia-smi runs measuring usage, by trigger (period, release) and result (ok, error).",
+  );
   /** Gauges maintained by the server (streams, sessions). */
   readonly gauges = new Map<string, { help: string; value: () => number }>();
 
@@ -161,7 +165,7 @@ export class Metrics {
     per("cforch_gpu_measured_mb", "Last measured VRAM use per GPU, MiB.", (g) => g.measuredUsedMb);
     per(
       "cforch_gpu_unaccounted_mb",
-      "Measured use no lease accounts for per GPU, MiB.",
+      "Measured use no lease accounts for, plus memory released since the last measurement, per GPU, MiB.",
       (g) => g.unaccountedMb,
     );
     per("cforch_gpu_free_mb", "VRAM that can be granted now per GPU, MiB.", (g) => g.freeMb);
@@ -178,6 +182,7 @@ export class Metrics {
       this.cancelled,
       this.dropped,
       this.rpcErrors,
+      this.nvidiaSmiRuns,
     ])
       c.render(out);
     return out.join("\n") + "\n";

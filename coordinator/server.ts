@@ -27,6 +27,7 @@ import { NvidiaSmiError, queryNvidiaSmi, type SmiGpu } from "./config/nvidia-smi
 import { GpuCatalog, describeGpu, gpuId, toGpuSpec, type GpuRecord } from "./gpus.js";
 import { createLogger } from "./logging.js";
 import { Runtime, unavailable } from "./runtime.js";
+import { UsagePoller } from "./usage-poller.js";
 import { TransportServer } from "./transport/server.js";
 import { createNodeHandler } from "./transport/adapter.js";
 import { LeaseService } from "../gen/ts/cforch/v1/lease_pb.js";
@@ -249,16 +250,49 @@ export async function startCoordinator(
     value: () => store?.stats.transactions ?? 0,
   });
 
+  /** GPUs whose measured usage comes from this host's nvidia-smi. */
+  const smiMeasured = new Set<string>();
   const applyUsage = (smi: SmiGpu[]) => {
     for (const g of smi) {
       const id = gpuId(config.nodeName, g.index);
       if (g.memoryUsedMb === undefined || !catalog.get(id)) continue;
       const used = g.memoryUsedMb;
       runtime.call(() => scheduler.setMeasuredUsage(id, used));
+      smiMeasured.add(id);
     }
     runtime.touch();
   };
   if (discovered.smi.length) applyUsage(discovered.smi);
+  // Measured usage (docs/OPERATIONS.md, "Measured usage"): released memory on a measured GPU is
+  // reusable once a measurement shows it free, so nvidia-smi runs every nvidia_smi_poll_ms and
+  // right after memory leaves a GPU it measures (release, expiry; not a checkpoint, not a paused
+  // lease, which holds none). Agent GPUs wait for their agent's next ReportUsage.
+  let poller: UsagePoller | undefined;
+  if (discovered.smiPath) {
+    const smiPoller = new UsagePoller({
+      path: discovered.smiPath,
+      periodMs: config.nvidiaSmiPollMs,
+      logger,
+      apply: (smi) => {
+        if (!runtime.shuttingDown) applyUsage(smi);
+      },
+      wanted: () => scheduler.waitingCount > 0,
+      onRun: (trigger, ok) =>
+        runtime.metrics.nvidiaSmiRuns.inc({ trigger, result: ok ? "ok" : "error" }),
+    });
+    poller = smiPoller;
+    let asked = false;
+    scheduler.onEvent((e) => {
+      if (e.type !== "released" || e.lease.state === "paused") return;
+      if (!smiMeasured.has(e.lease.gpuId) || asked) return;
+      // Core listeners must not call back into the core: start the run once the call is over.
+      asked = true;
+      setImmediate(() => {
+        asked = false;
+        smiPoller.poll();
+      });
+    });
+  }
 
   const reflection = new ReflectionIndex(SERVICES);
   const health = new HealthState(reflection.serviceNames);
@@ -345,30 +379,7 @@ export async function startCoordinator(
   }
   runtime.arm();
 
-  let pollTimer: NodeJS.Timeout | undefined;
-  if (discovered.smiPath && config.nvidiaSmiPollMs > 0) {
-    const path = discovered.smiPath;
-    let failing = false;
-    let running = false;
-    pollTimer = setInterval(() => {
-      if (running || runtime.shuttingDown) return;
-      running = true;
-      queryNvidiaSmi(path)
-        .then((smi) => {
-          if (failing) logger.info("nvidia-smi answers again");
-          failing = false;
-          if (!runtime.shuttingDown) applyUsage(smi);
-        })
-        .catch((err: unknown) => {
-          if (!failing) logger.warn({ err: (err as Error).message }, "nvidia-smi polling failed");
-          failing = true;
-        })
-        .finally(() => {
-          running = false;
-        });
-    }, config.nvidiaSmiPollMs);
-    pollTimer.unref();
-  }
+  poller?.start();
 
   const hostForUrl = bound.host.includes(":") ? `[${bound.host}]` : bound.host;
   const url = `http://${hostForUrl}:${bound.port}`;
@@ -393,7 +404,7 @@ export async function startCoordinator(
   const close = (): Promise<void> => {
     closing ??= (async () => {
       logger.info("shutting down");
-      if (pollTimer) clearInterval(pollTimer);
+      poller?.stop();
       const stopAccepting = transport.stopAccepting();
       health.setAll(ServingStatus.NOT_SERVING);
       // Let health watchers and other streams flush what they already have.

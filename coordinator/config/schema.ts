@@ -42,7 +42,10 @@ export interface CoordinatorConfig {
   gpus: GpuConfig[];
   /** "auto": run `nvidia-smi` from PATH when no GPU is configured; "off"; or a path. */
   nvidiaSmi: string;
-  /** Poll nvidia-smi for measured usage this often (0: never). */
+  /**
+   * Poll nvidia-smi for measured usage this often (0: never periodically). It also runs right
+   * after memory is released on a GPU it measures (released memory waits for a measurement).
+   */
   nvidiaSmiPollMs: number;
   defaultTtlMs: number;
   minTtlMs: number;
@@ -145,7 +148,7 @@ export const SCALAR_KEYS: readonly KeySpec[] = [
     key: "nvidia_smi_poll_ms",
     prop: "nvidiaSmiPollMs",
     type: { kind: "int", min: 0, max: HOUR, unit: "ms" },
-    help: "poll nvidia-smi for measured usage this often (default 5000; 0 = never)",
+    help: "poll nvidia-smi for measured usage this often (default 5000; 0 = only right after a release on a GPU it measures)",
   },
   {
     key: "default_ttl_ms",

@@ -1098,6 +1098,11 @@ export class Scheduler {
     return [...this.leasesById.values()].map(leaseView);
   }
 
+  /** How many entries wait (paused leases included). O(1). */
+  get waitingCount(): number {
+    return this.waiting.size;
+  }
+
   /** Waiting entries in the order of service. O(n). */
   queue(): QueueEntryView[] {
     return [...this.waiting.inOrder()].map((e) => e.view ?? this.computeView(e));

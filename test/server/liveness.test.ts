@@ -271,17 +271,39 @@ test("an open eviction session keeps its holder's leases alive (no KeepAlive cal
   await waitFor(async () => (await cluster.getStatus({})).leases.length === 0, 3000);
 });
 
-test("nvidia-smi polling feeds measured usage; unaccounted use is not granted", async () => {
+/**
+ * A fake nvidia-smi whose GPU 0 (RTX 4090, 24564 MiB, GPU-aaaa) reports `used0` MiB in use, as
+ * last set by setUsed(); GPU 1 (RTX 3070, 8192 MiB, GPU-bbbb) is idle.
+ */
+function fakeSmi(used0: number): { smi: string; setUsed: (used0: number) => void } {
   const dir = mkdtempSync(join(tmpdir(), "cf-orch-smi-"));
   const file = join(dir, "smi.csv");
-  const csv = (used0: number) =>
-    `0, NVIDIA GeForce RTX 4090, GPU-aaaa, 24564, ${used0}\n1, NVIDIA GeForce RTX 3070, GPU-bbbb, 8192, 0\n`;
-  writeFileSync(file, csv(1000));
+  const setUsed = (used: number) =>
+    writeFileSync(
+      file,
+      `0, NVIDIA GeForce RTX 4090, GPU-aaaa, 24564, ${used}\n1, NVIDIA GeForce RTX 3070, GPU-bbbb, 8192, 0\n`,
+    );
+  setUsed(used0);
   // jest's process.env does not reach child processes: wrap the fake with its setting.
   const smi = join(dir, "nvidia-smi");
   writeFileSync(smi, `#!/bin/sh\nFAKE_NVIDIA_SMI_FILE='${file}' exec '${FAKE_NVIDIA_SMI}' "$@"\n`, {
     mode: 0o755,
   });
+  return { smi, setUsed };
+}
+
+/** nvidia-smi runs counted in /metrics, by trigger (period, release, retry). */
+function smiRuns(trigger: string): number {
+  const text = c.runtime.metrics.render(c.scheduler);
+  const m = new RegExp(
+    `^cforch_nvidia_smi_runs_total\\{trigger="${trigger}",result="ok"\\} (\\d+)$`,
+    "m",
+  ).exec(text);
+  return m ? Number(m[1]) : 0;
+}
+
+test("nvidia-smi polling feeds measured usage; unaccounted use is not granted", async () => {
+  const { smi, setUsed } = fakeSmi(1000);
   {
     await start({ gpus: [], nvidiaSmi: smi, nvidiaSmiPollMs: 100 });
     let s = await cluster.getStatus({});
@@ -289,7 +311,7 @@ test("nvidia-smi polling feeds measured usage; unaccounted use is not granted", 
       ["local/0", "GPU-aaaa", 1000n, 23564n],
       ["local/1", "GPU-bbbb", 0n, 8192n],
     ]);
-    writeFileSync(file, csv(20000));
+    setUsed(20000);
     await waitFor(async () => (await cluster.getStatus({})).gpus[0]!.measuredMb === 20000n, 3000);
     s = await cluster.getStatus({});
     expect(s.gpus[0]!.freeMb).toBe(4564n);
@@ -312,6 +334,88 @@ test("nvidia-smi polling feeds measured usage; unaccounted use is not granted", 
     })();
     expect(err?.code).toBe(Code.DeadlineExceeded);
   }
+});
+
+/** The promise's value, or undefined after `ms` (the timer does not outlive the promise). */
+async function within<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<undefined>((r) => (timer = setTimeout(() => r(undefined), ms)));
+  try {
+    return await Promise.race([p, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Acquires in the background; records the stream's updates; resolves with the lease if granted. */
+function waiter(req: Parameters<typeof lease.acquire>[0]) {
+  const updates: string[] = [];
+  const ac = new AbortController();
+  const granted = (async () => {
+    try {
+      for await (const m of lease.acquire(req, { signal: ac.signal })) {
+        updates.push(m.event.case ?? "");
+        if (m.event.case === "granted") return m.event.value;
+      }
+    } catch {
+      /* aborted */
+    }
+    return undefined;
+  })();
+  return { updates, granted, abort: () => ac.abort() };
+}
+
+test("memory released on an nvidia-smi GPU waits for a measurement that shows it free; the release triggers one at once", async () => {
+  const { smi, setUsed } = fakeSmi(1000);
+  // A period of a minute: every run in this test is triggered by the release.
+  await start({ gpus: [], nvidiaSmi: smi, nvidiaSmiPollMs: 60_000 });
+  const pinned = { service: "kiwi", vramMb: 20000n, constraints: { gpuId: "GPU-aaaa" } };
+  const a = await grant({ requestId: "a", slot: pinned });
+  setUsed(21000); // a's process allocates its memory
+  const w = waiter({ requestId: "w", slot: pinned });
+  await waitFor(() => w.updates.includes("queued"), 3000);
+  expect(smiRuns("release")).toBe(0);
+  await lease.release({ target: { case: "leaseId", value: a.leaseId } });
+  // a's process has not let go yet: the run the release triggered still sees the memory used.
+  await waitFor(() => smiRuns("release") >= 1, 5000);
+  expect((await cluster.getStatus({})).gpus[0]).toMatchObject({
+    leasedMb: 0n,
+    measuredMb: 21000n,
+    unaccountedMb: 21000n,
+    freeMb: 3564n,
+  });
+  expect(w.updates).not.toContain("granted");
+  // The process exits: a follow-up run hands the memory over, long before the period is up.
+  setUsed(1000);
+  const started = Date.now();
+  const l = await within(w.granted, 15_000);
+  expect(l?.gpuId).toBe("local/0");
+  expect(Date.now() - started).toBeLessThan(15_000);
+  expect(smiRuns("period")).toBe(0);
+  expect((await cluster.getStatus({})).gpus[0]).toMatchObject({
+    leasedMb: 20000n,
+    measuredMb: 1000n,
+    unaccountedMb: 1000n,
+  });
+  w.abort();
+});
+
+test("with nvidia_smi_poll_ms 0, an expired lease's memory still comes back after a measurement", async () => {
+  const { smi, setUsed } = fakeSmi(0);
+  await start({ gpus: [], nvidiaSmi: smi, nvidiaSmiPollMs: 0 });
+  const pinned = { service: "kiwi", vramMb: 24000n, constraints: { gpuId: "local/0" } };
+  await grant({ requestId: "dying", slot: pinned, ttlMs: 1000 });
+  setUsed(24000); // its process hangs on to the memory
+  const w = waiter({ requestId: "next", slot: pinned });
+  await waitFor(() => w.updates.includes("queued"), 3000);
+  // The lease expires after its TTL; the run that triggers sees the memory still used.
+  await waitFor(() => smiRuns("release") >= 1, 5000);
+  expect((await cluster.getStatus({})).leases).toHaveLength(0);
+  expect(w.updates).not.toContain("granted");
+  setUsed(0); // the hung process is killed
+  const l = await within(w.granted, 15_000);
+  expect(l?.gpuId).toBe("local/0");
+  w.abort();
 });
 
 test("WatchStatus sends a snapshot at once and after changes; ListLeases filters", async () => {
