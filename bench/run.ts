@@ -271,8 +271,10 @@ interface Results {
   baseline?: Record<string, BaselineRow>;
   /** Keyed "raw-c1", "client-c64", "raw-c1-memory", ...; `baseline` names its baseline row. */
   cycle?: Record<string, CycleRow>;
-  handoff?: Record<string, HandoffResult>;
-  eviction?: Record<string, EvictionResult>;
+  /** Keyed "n16", "n64", "n16-memory" (in-memory store). */
+  handoff?: Record<string, HandoffResult & { store: StoreMode | "none" }>;
+  /** Keyed "raw", "client", "raw-memory". */
+  eviction?: Record<string, EvictionResult & { store: StoreMode | "none" }>;
   scale?: ScaleResult;
   core?: CoreResult;
 }
@@ -377,17 +379,21 @@ async function runAll(o: Options, p: Plan, profiles: Record<string, ProfileSumma
       });
     }
   }
+  // Hand-off and eviction on the default coordinator, and the first variant of each again with
+  // data_dir ":memory:" to show what the store's commit (fsync) before each delivery costs.
+  const storeVariants = (): { store: StoreMode; suffix: string; first: boolean }[] => [
+    { store: "disk", suffix: "", first: false },
+    ...(coordinatorKeys(ROOT).has("data_dir")
+      ? [{ store: "memory" as const, suffix: "-memory", first: true }]
+      : []),
+  ];
   if (o.only.has("handoff")) {
-    await withCoordinator(
-      "handoff",
-      [{ index: 0, capacityMb: VRAM }],
-      o,
-      profiles,
-      "disk",
-      async (c, load) => {
-        r.handoff = {};
-        for (const waiters of p.handoff.waiters) {
-          log(`hand-off: ${waiters} waiters, ${p.handoff.handoffs} hand-offs`);
+    r.handoff = {};
+    for (const v of storeVariants()) {
+      const gpus = [{ index: 0, capacityMb: VRAM }];
+      await withCoordinator(`handoff${v.suffix}`, gpus, o, profiles, v.store, async (c, load) => {
+        for (const waiters of v.first ? p.handoff.waiters.slice(0, 1) : p.handoff.waiters) {
+          log(`hand-off: ${waiters} waiters, ${p.handoff.handoffs} hand-offs [store: ${c.store}]`);
           const hp: HandoffParams = {
             url: c.url,
             waiters,
@@ -397,27 +403,25 @@ async function runAll(o: Options, p: Plan, profiles: Record<string, ProfileSumma
             vramMb: VRAM,
             connections: 8,
           };
-          r.handoff[`n${waiters}`] = await load.call<HandoffResult>("handoff", hp);
+          const h = await load.call<HandoffResult>("handoff", hp);
+          r.handoff![`n${waiters}${v.suffix}`] = { ...h, store: c.store };
         }
-      },
-    );
+      });
+    }
   }
   if (o.only.has("eviction")) {
-    await withCoordinator(
-      "eviction",
-      [{ index: 0, capacityMb: VRAM }],
-      o,
-      profiles,
-      "disk",
-      async (c, load) => {
-        r.eviction = {};
-        for (const via of ["raw", "client"] as const) {
-          log(`eviction (${via} victim): ${p.eviction.rounds} rounds`);
+    r.eviction = {};
+    for (const v of storeVariants()) {
+      const gpus = [{ index: 0, capacityMb: VRAM }];
+      await withCoordinator(`eviction${v.suffix}`, gpus, o, profiles, v.store, async (c, load) => {
+        for (const via of v.first ? (["raw"] as const) : (["raw", "client"] as const)) {
+          log(`eviction (${via} victim): ${p.eviction.rounds} rounds [store: ${c.store}]`);
           const ep: EvictionParams = { url: c.url, vramMb: VRAM, via, ...p.eviction };
-          r.eviction[via] = await load.call<EvictionResult>("eviction", ep);
+          const e = await load.call<EvictionResult>("eviction", ep);
+          r.eviction![`${via}${v.suffix}`] = { ...e, store: c.store };
         }
-      },
-    );
+      });
+    }
   }
   if (o.only.has("scale")) {
     const gpus = [{ index: 0, capacityMb: VRAM * p.scale.holders }];
@@ -494,9 +498,9 @@ function targets(r: Results): Target[] {
       });
     }
   }
-  for (const [key, h] of Object.entries(r.handoff ?? {}))
+  for (const h of Object.values(r.handoff ?? {}))
     t.push({
-      target: `hand-off p99 <= 2 ms (${key.slice(1)} waiters)`,
+      target: `hand-off p99 <= 2 ms (${h.waiters} waiters${h.store === "memory" ? ", in-memory store" : ""})`,
       value: `p99 ${h.latency.p99.toFixed(2)} ms`,
       met: h.latency.p99 <= 2,
     });
@@ -561,16 +565,16 @@ function report(r: Results): string {
     if (cyc.toGranted)
       rows.push([`    of which Acquire -> GRANTED`, ...lat(cyc.toGranted), "", ""]);
   }
-  for (const [key, h] of Object.entries(r.handoff ?? {}))
+  for (const h of Object.values(r.handoff ?? {}))
     rows.push([
-      `3 hand-off, ${key.slice(1)} waiters (release -> next GRANTED)`,
+      `3 hand-off, ${h.waiters} waiters (release -> next GRANTED)${storeNote(h.store)}`,
       ...lat(h.latency),
       "",
       `Release RPC p50 ${ms(h.releaseRpc.p50)} ms; hold ${h.holdMs} ms`,
     ]);
-  for (const [via, e] of Object.entries(r.eviction ?? {})) {
+  for (const e of Object.values(r.eviction ?? {})) {
     rows.push([
-      `4 eviction round trip, ${via === "raw" ? "raw session" : "ResourceCoordinator"} victim`,
+      `4 eviction round trip, ${e.via === "raw" ? "raw session" : "ResourceCoordinator"} victim${storeNote(e.store)}`,
       ...lat(e.latency),
       "",
       `request -> checkpoint p50 ${ms(e.toCheckpoint.p50)}; checkpointed -> GRANTED p50 ${ms(e.checkpointToGranted.p50)}`,
