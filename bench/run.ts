@@ -359,7 +359,7 @@ async function runAll(o: Options, p: Plan, profiles: Record<string, ProfileSumma
       const name = `rpc${v.suffix}`;
       await withCoordinator(name, gpus, o, profiles, v.store, async (c, load) => {
         for (const concurrency of p.concurrency) {
-          const lp: LoopParams = { url: c.url, concurrency, ...p.loop };
+          const lp: LoopParams = { url: c.url, pid: c.pid, concurrency, ...p.loop };
           const bkey = `c${concurrency}${v.suffix}`;
           log(`baseline: Health/Check, ${concurrency} client(s) [store: ${c.store}]`);
           const b = await load.call<LoopResult>("baseline", lp);
@@ -540,6 +540,11 @@ function table(rows: string[][]): string {
 const ms = (v: number): string => (Number.isFinite(v) ? v.toFixed(3) : "-");
 const lat = (s: Summary): [string, string] => [ms(s.p50), ms(s.p99)];
 
+const cpuNote = (l: LoopResult): string =>
+  l.coordinatorCpuUsPerOp !== undefined
+    ? `coordinator ${l.coordinatorCpuUsPerOp} us CPU/op (${l.coordinatorCpuPct}% of a core)`
+    : "";
+
 function report(r: Results): string {
   const rows: string[][] = [["scenario", "p50 ms", "p99 ms", "throughput", "vs baseline / notes"]];
   const storeNote = (store: string): string => (store === "memory" ? " [in-memory store]" : "");
@@ -548,7 +553,7 @@ function report(r: Results): string {
       `1 baseline Health/Check, ${b.concurrency} client(s)${storeNote(b.store)}`,
       ...lat(b.latency),
       `${b.opsPerSec} ops/s`,
-      "",
+      cpuNote(b),
     ]);
   for (const cyc of Object.values(r.cycle ?? {})) {
     const b = r.baseline?.[cyc.baseline];
@@ -560,7 +565,7 @@ function report(r: Results): string {
       `2 lease cycle ${cyc.via === "raw" ? "raw Connect" : "ResourceCoordinator"}, ${cyc.concurrency} client(s)${storeNote(cyc.store)}`,
       ...lat(cyc.latency),
       `${cyc.opsPerSec} cycles/s`,
-      note + queued,
+      `${note}${queued}; ${cpuNote(cyc)}`,
     ]);
     if (cyc.toGranted)
       rows.push([`    of which Acquire -> GRANTED`, ...lat(cyc.toGranted), "", ""]);

@@ -51,6 +51,12 @@ export interface LoopResult {
   ops: number;
   elapsedMs: number;
   opsPerSec: number;
+  /** Coordinator CPU per operation during the recorded phase, microseconds (utime+stime). */
+  coordinatorCpuUsPerOp?: number;
+  /** Coordinator CPU use during the recorded phase, % of one core. */
+  coordinatorCpuPct?: number;
+  /** This load generator's CPU per operation, microseconds. */
+  loadGenCpuUsPerOp: number;
 }
 
 /**
@@ -62,6 +68,7 @@ async function closedLoop(
   warmupMs: number,
   durationMs: number,
   op: (worker: number) => Promise<number | void>,
+  pid?: number,
 ): Promise<LoopResult> {
   const samples: number[] = [];
   const inner: number[] = [];
@@ -88,20 +95,31 @@ async function closedLoop(
     return { ops, elapsed: last - start };
   };
   await phase(warmupMs, false);
+  const cpu0 = pid ? readCpuSeconds(pid) : 0;
+  const self0 = process.cpuUsage();
   const { ops, elapsed } = await phase(durationMs, true);
+  const self = process.cpuUsage(self0);
   const result: LoopResult = {
     concurrency,
     latency: roundSummary(summarize(samples)),
     ops,
     elapsedMs: round(elapsed),
     opsPerSec: round(ops / (elapsed / 1000), 1),
+    loadGenCpuUsPerOp: round((self.user + self.system) / ops, 0),
   };
+  if (pid) {
+    const cpu = readCpuSeconds(pid) - cpu0;
+    result.coordinatorCpuUsPerOp = round((cpu * 1e6) / ops, 0);
+    result.coordinatorCpuPct = round((cpu / (elapsed / 1000)) * 100, 1);
+  }
   if (inner.length) result.toGranted = roundSummary(summarize(inner));
   return result;
 }
 
 export interface LoopParams {
   url: string;
+  /** Coordinator process id, for its CPU time. */
+  pid?: number;
   concurrency: number;
   warmupMs: number;
   durationMs: number;
@@ -113,9 +131,15 @@ export interface LoopParams {
 export async function baseline(p: LoopParams): Promise<LoopResult> {
   const conns = connectMany(p.url, p.concurrency);
   try {
-    return await closedLoop(p.concurrency, p.warmupMs, p.durationMs, async (w) => {
-      await conns[w]!.health.check({});
-    });
+    return await closedLoop(
+      p.concurrency,
+      p.warmupMs,
+      p.durationMs,
+      async (w) => {
+        await conns[w]!.health.check({});
+      },
+      p.pid,
+    );
   } finally {
     for (const c of conns) c.close();
   }
@@ -140,16 +164,22 @@ export async function leaseCycle(p: CycleParams): Promise<CycleResult> {
   if (p.via === "raw") {
     const conns = connectMany(p.url, p.concurrency);
     try {
-      const r = await closedLoop(p.concurrency, p.warmupMs, p.durationMs, async (w) => {
-        const conn = conns[w]!;
-        const g = await acquireToEnd(
-          conn,
-          acquireRequest(uid(`cyc${w}`), `bench-cycle-${w}`, { vramMb: p.vramMb }),
-        );
-        if (g.queued > 0) queuedCycles++;
-        await release(conn, g.lease.leaseId);
-        return g.grantedAt;
-      });
+      const r = await closedLoop(
+        p.concurrency,
+        p.warmupMs,
+        p.durationMs,
+        async (w) => {
+          const conn = conns[w]!;
+          const g = await acquireToEnd(
+            conn,
+            acquireRequest(uid(`cyc${w}`), `bench-cycle-${w}`, { vramMb: p.vramMb }),
+          );
+          if (g.queued > 0) queuedCycles++;
+          await release(conn, g.lease.leaseId);
+          return g.grantedAt;
+        },
+        p.pid,
+      );
       return { ...r, via: p.via, queuedCycles };
     } finally {
       for (const c of conns) c.close();
@@ -167,19 +197,25 @@ export async function leaseCycle(p: CycleParams): Promise<CycleResult> {
       }),
   );
   try {
-    const r = await closedLoop(p.concurrency, p.warmupMs, p.durationMs, async (w) => {
-      let grantedAt = 0;
-      let queued = false;
-      await rcs[w]!.withLease(
-        { service: "bench", taskType: "cycle", vramMb: p.vramMb },
-        () => {
-          grantedAt = performance.now();
-        },
-        { onQueued: () => (queued = true) },
-      );
-      if (queued) queuedCycles++;
-      return grantedAt;
-    });
+    const r = await closedLoop(
+      p.concurrency,
+      p.warmupMs,
+      p.durationMs,
+      async (w) => {
+        let grantedAt = 0;
+        let queued = false;
+        await rcs[w]!.withLease(
+          { service: "bench", taskType: "cycle", vramMb: p.vramMb },
+          () => {
+            grantedAt = performance.now();
+          },
+          { onQueued: () => (queued = true) },
+        );
+        if (queued) queuedCycles++;
+        return grantedAt;
+      },
+      p.pid,
+    );
     return { ...r, via: p.via, queuedCycles };
   } finally {
     await Promise.all(rcs.map((rc) => rc.close()));
