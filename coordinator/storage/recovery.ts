@@ -97,8 +97,20 @@ export function recover(
     releasedLeaseIds: state.endedLeaseIds,
     endedRequestIds: state.endedRequestIds,
   };
-  const scheduler = Scheduler.restore(schedulerOptions, persisted);
+  let scheduler = Scheduler.restore(schedulerOptions, persisted);
   warnings.push(...scheduler.restoreWarnings);
+  const gone = state.leases.filter((l) => !scheduler.getLease(l.leaseId));
+  if (gone.length > 0) {
+    // Restore again without them, remembered as ended: a late Release of one is "already
+    // released" and a retried Acquire of its request does not get a second lease.
+    const ids = new Set(gone.map((l) => l.leaseId));
+    scheduler = Scheduler.restore(schedulerOptions, {
+      ...persisted,
+      leases: state.leases.filter((l) => !ids.has(l.leaseId)),
+      releasedLeaseIds: [...state.endedLeaseIds, ...gone.map((l) => l.leaseId)],
+      endedRequestIds: [...state.endedRequestIds, ...gone.map((l) => l.requestId)],
+    });
+  }
 
   const dropped: Recovery["dropped"] = [];
   const pendingResumes = new Map<string, string>();
