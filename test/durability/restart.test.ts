@@ -407,3 +407,31 @@ test("a live lease on a GPU no longer configured stops the start, unless told to
   const three = await start(dir);
   expect((await three.api.lease.listLeases({})).leases).toEqual([]);
 });
+
+test("a store that cannot be written stops the coordinator; nothing unwritten is handed out", async () => {
+  const dir = freshDir();
+  const one = await start(dir);
+  const kept = await grant(one.api, {
+    requestId: "kept",
+    slot: { service: "kiwi", vramMb: 1000n },
+  });
+  one.c.runtime.store!.apply = () => {
+    throw Object.assign(new Error("disk I/O error"), { code: "SQLITE_IOERR" });
+  };
+  const failed = await acquireInBackground(one.api, {
+    requestId: "unwritten",
+    slot: { service: "kiwi", vramMb: 1000n },
+  }).result;
+  expect(failed).toBeInstanceOf(ConnectError);
+  expect((failed as ConnectError).code).toBe(Code.Unavailable);
+  expect((failed as ConnectError).rawMessage).toMatch(/cannot write its lease store/);
+  await one.c.closed;
+  expect(one.c.failure?.message).toMatch(
+    /cannot write the lease store .*cf-orch\.db: disk I\/O error/,
+  );
+  running.splice(running.indexOf(one.c), 1);
+
+  const two = await start(dir);
+  expect((await two.api.lease.listLeases({})).leases.map((l) => l.requestId)).toEqual(["kept"]);
+  expect(kept.requestId).toBe("kept");
+});

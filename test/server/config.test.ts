@@ -196,3 +196,28 @@ test("real nvidia-smi output (captured on an H100 host, driver 580.159) parses a
     expect.arrayContaining(["fp16", "bf16", "fp8", "int8"]),
   );
 });
+
+test("the lease store: data_dir, persist, store_sync, drop_missing_gpu_leases by file, env and flag", () => {
+  expect(resolveConfig()).toMatchObject({
+    dataDir: ".data",
+    persist: true,
+    storeSync: "full",
+    dropMissingGpuLeases: false,
+  });
+  const file = parseConfigText("data_dir: /var/lib/cf-orch\nstore_sync: normal\n");
+  expect(resolveConfig(file)).toMatchObject({ dataDir: "/var/lib/cf-orch", storeSync: "normal" });
+  const env = configFromEnv({ CF_ORCH_DATA_DIR: "/srv/cf", CF_ORCH_PERSIST: "0" });
+  expect(resolveConfig(file, env)).toMatchObject({ dataDir: "/srv/cf", persist: false });
+  const flags = parseFlags(["--data-dir", ":memory:", "--drop-missing-gpu-leases"]).config;
+  expect(resolveConfig(file, env, flags)).toMatchObject({
+    dataDir: ":memory:",
+    dropMissingGpuLeases: true,
+  });
+  expect(parseFlags(["--no-persist"]).config).toEqual({ persist: false });
+  expect(problems(() => parseConfigText("store_sync: sometimes\n"))).toEqual([
+    'store_sync: expected one of full, normal, got "sometimes"',
+  ]);
+  expect(problems(() => parseConfigText("data_dir: ''\n"))).toEqual([
+    'data_dir: expected a directory path or ":memory:", got ""',
+  ]);
+});
