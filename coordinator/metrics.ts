@@ -74,7 +74,7 @@ export class Metrics {
   );
   readonly nvidiaSmiRuns = new Counter(
     "cforch_nvidia_smi_runs_total",
-    "nvidia-smi runs measuring usage, by trigger (period, release) and result (ok, error).",
+    "nvidia-smi runs measuring usage, by trigger (period, release, retry) and result (ok, error).",
   );
   /** Gauges maintained by the server (streams, sessions). */
   readonly gauges = new Map<string, { help: string; value: () => number }>();
