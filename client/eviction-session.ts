@@ -6,10 +6,16 @@
  * the interval the coordinator asks for in Welcome (it declares the session dead after three
  * missed intervals). After a reconnect every registered lease is registered again, since the
  * coordinator may have restarted.
+ *
+ * A reconnect can be refused with FAILED_PRECONDITION ("another session of this holder is
+ * open") while the coordinator has not yet noticed that the previous connection is dead (its
+ * HTTP/2 PINGs do within ping interval + timeout, 15 s by default): the session keeps retrying
+ * with back-off, says so once at info level, and every lease registered meanwhile is
+ * registered as soon as it is accepted (handlers.registered), even if register() timed out.
  */
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { timestampDate, timestampNow } from "@bufbuild/protobuf/wkt";
-import type { Client } from "@connectrpc/connect";
+import { Code, type Client } from "@connectrpc/connect";
 import type { Logger } from "pino";
 import {
   SessionRequestSchema,
@@ -24,6 +30,8 @@ import { CfOrchError } from "./errors.js";
 import { classifyFailure } from "./rpc-errors.js";
 
 export interface SessionHandlers {
+  /** The coordinator accepted the lease as evictable (also after a late or repeated register). */
+  registered?(leaseId: string): void;
   /** Run the lease's checkpoint; resolve with a refusal reason, or undefined when done. */
   checkpoint(leaseId: string, request: CheckpointRequest): Promise<string | undefined>;
   resume(lease: ProtoLease): Promise<void>;
@@ -127,6 +135,7 @@ export class EvictionSession {
   async #run(): Promise<void> {
     const backoff = new Backoff(this.options.reconnect);
     const log = this.options.logger;
+    let busyReported = false;
     while (!this.#closed && this.#registered.size > 0) {
       const outgoing = new AsyncChannel<SessionRequest>();
       this.#outgoing = outgoing;
@@ -147,6 +156,12 @@ export class EvictionSession {
           switch (msg.case) {
             case "welcome": {
               backoff.reset();
+              if (busyReported)
+                log.info(
+                  { holderId: this.options.holderId },
+                  "cf-orch eviction session re-attached",
+                );
+              busyReported = false;
               this.#welcomed = true;
               const every = msg.value.heartbeatIntervalMs || DEFAULT_SESSION_HEARTBEAT_MS;
               heartbeat = setInterval(() => {
@@ -164,6 +179,8 @@ export class EvictionSession {
               const leaseId = msg.value.lease?.leaseId ?? "";
               this.#pending.get(leaseId)?.resolve();
               this.#pending.delete(leaseId);
+              if (msg.value.lease?.evictable && this.#registered.has(leaseId))
+                this.options.handlers.registered?.(leaseId);
               break;
             }
             case "error": {
@@ -197,10 +214,23 @@ export class EvictionSession {
       } catch (err) {
         if (!this.#closed && !connection.signal.aborted) {
           const failure = classifyFailure(err);
-          log.warn(
-            { holderId: this.options.holderId, err: failure.message, errnos: failure.errnos },
-            "cf-orch eviction session broke; reconnecting",
-          );
+          if (
+            failure.code === Code.FailedPrecondition &&
+            /another session/i.test(failure.message)
+          ) {
+            // The coordinator still holds our previous session (its connection died without a
+            // word); it lets go once its PINGs time out. Expected after a network cut: retry.
+            log[busyReported ? "debug" : "info"](
+              { holderId: this.options.holderId, err: failure.message },
+              "cf-orch eviction session: the coordinator still has this holder's previous session open; retrying until it is closed",
+            );
+            busyReported = true;
+          } else {
+            log.warn(
+              { holderId: this.options.holderId, err: failure.message, errnos: failure.errnos },
+              "cf-orch eviction session broke; reconnecting",
+            );
+          }
         }
       } finally {
         clearInterval(heartbeat);

@@ -10,7 +10,8 @@ import {
   type LeaseService,
 } from "../gen/ts/cforch/v1/lease_pb.js";
 import type { RenewOutcome } from "./keep-alive.js";
-import { rpcCode } from "./rpc-errors.js";
+import { sleep } from "./backoff.js";
+import { classifyFailure, rpcCode } from "./rpc-errors.js";
 
 export const RPC_TIMEOUT_MS = 5_000;
 
@@ -51,10 +52,47 @@ export async function releaseLease(client: LeaseClient, leaseId: string): Promis
   }
 }
 
-/** Withdraws a waiting request (or releases what it was granted) by its request id. */
-export async function withdrawRequest(client: LeaseClient, requestId: string): Promise<void> {
-  await client.release(
-    create(ReleaseRequestSchema, { target: { case: "requestId", value: requestId } }),
-    { timeoutMs: RPC_TIMEOUT_MS },
-  );
+export type WithdrawOutcome =
+  /** The coordinator withdrew the waiting request, or released the lease it had become. */
+  | "withdrawn"
+  /** Nothing to do: it had already ended, or never reached the coordinator (NOT_FOUND). */
+  | "nothing"
+  /** The coordinator could not be reached: a lease granted in the meantime expires by TTL. */
+  | "unreachable";
+
+/** Attempts of a withdrawal whose call fails transiently (connection broken, UNAVAILABLE). */
+export const WITHDRAW_ATTEMPTS = 3;
+
+/**
+ * The caller gave up waiting (abort, timeout, close): Release by request id, which withdraws
+ * the request from the queue, or releases the lease if its GRANTED crossed the cancel. The
+ * coordinator also does this itself when an Acquire stream is cancelled; this covers a cancel
+ * during a retry back-off (no stream open) and a grant already delivered when the stream broke.
+ * Transient failures are retried a few times (`delayMs`, doubling), within one RPC timeout in
+ * all; NOT_FOUND means the request never reached the coordinator, which is as good as withdrawn.
+ */
+export async function withdrawRequest(
+  client: LeaseClient,
+  requestId: string,
+  options: { delayMs: number; attempts?: number } = { delayMs: 100 },
+): Promise<WithdrawOutcome> {
+  const attempts = options.attempts ?? WITHDRAW_ATTEMPTS;
+  // All attempts together take at most one RPC timeout (close() waits for them).
+  const deadline = Date.now() + RPC_TIMEOUT_MS;
+  let delay = options.delayMs;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const r = await client.release(
+        create(ReleaseRequestSchema, { target: { case: "requestId", value: requestId } }),
+        { timeoutMs: Math.max(1, deadline - Date.now()) },
+      );
+      return r.released ? "withdrawn" : "nothing";
+    } catch (err) {
+      if (rpcCode(err) === Code.NotFound) return "nothing";
+      if (classifyFailure(err).kind === "fatal") throw err;
+      if (attempt >= attempts || Date.now() + delay >= deadline) return "unreachable";
+      await sleep(delay);
+      delay *= 2;
+    }
+  }
 }

@@ -337,14 +337,24 @@ export class ResourceCoordinator implements AsyncDisposable {
       );
     } catch (err) {
       if (err instanceof CancelledError) {
-        // The cancelled stream already withdraws the request; this also covers a cancel during a
-        // retry back-off, when no stream is open.
+        // The caller gave up: Release by request id (see withdrawRequest). In the background:
+        // the caller's rejection does not wait for the coordinator.
         this.#track(
-          withdrawRequest(this.#clients.lease, requestId).catch((e: unknown) =>
-            this.#log.debug(
-              { err: e, requestId },
-              "cf-orch withdrawing a cancelled request failed",
-            ),
+          withdrawRequest(this.#clients.lease, requestId, {
+            delayMs: this.#opts.retry.initialMs,
+          }).then(
+            (outcome) =>
+              this.#log[outcome === "unreachable" ? "info" : "debug"](
+                { requestId, outcome },
+                outcome === "unreachable"
+                  ? "cf-orch could not withdraw a cancelled request; anything granted to it expires after its TTL"
+                  : "cf-orch withdrew a cancelled request",
+              ),
+            (e: unknown) =>
+              this.#log.warn(
+                { err: e, requestId },
+                "cf-orch withdrawing a cancelled request failed",
+              ),
           ),
         );
       }
@@ -422,6 +432,10 @@ export class ResourceCoordinator implements AsyncDisposable {
       reconnect: this.#opts.retry,
       registerTimeoutMs: this.#opts.registerTimeoutMs,
       handlers: {
+        registered: (leaseId) => {
+          const core = this.#coordinated.get(leaseId);
+          if (core && !core.ended && core.init.callbacks.checkpoint) core.evictable = true;
+        },
         checkpoint: (leaseId, request) => this.#onCheckpoint(leaseId, request),
         resume: async (lease) => {
           await this.#coordinated
@@ -441,7 +455,12 @@ export class ResourceCoordinator implements AsyncDisposable {
       core.evictable = !core.ended;
     } catch (err) {
       // The lease stays valid, just not evictable: better than failing work that could run.
-      core.init.logger.warn({ err }, "cf-orch could not register the lease as evictable");
+      // The session keeps it registered and flips lease.evictable once the coordinator accepts
+      // it (e.g. after a previous session of this holder is closed).
+      core.init.logger.warn(
+        { err },
+        "cf-orch could not register the lease as evictable yet; the session keeps trying",
+      );
     }
   }
 
