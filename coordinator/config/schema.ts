@@ -71,7 +71,10 @@ export interface CoordinatorConfig {
   dataDir: string;
   /** Keep leases in the store across restarts (false, or data_dir ":memory:": in memory only). */
   persist: boolean;
-  /** "full": fsync at every commit (survives power loss); "normal": survives process crashes. */
+  /**
+   * "normal" (default): every commit is in the WAL before anyone hears of it, which survives a
+   * crash of the coordinator; "full": also fsync at every commit, which survives power loss.
+   */
   storeSync: "full" | "normal";
   /** At start, forget stored live leases on GPUs no longer configured instead of refusing. */
   dropMissingGpuLeases: boolean;
@@ -238,7 +241,7 @@ export const SCALAR_KEYS: readonly KeySpec[] = [
     key: "store_sync",
     prop: "storeSync",
     type: { kind: "enum", values: ["full", "normal"] },
-    help: "full: fsync every commit, survives power loss (default); normal: survives crashes only",
+    help: "normal: commits survive a coordinator crash (default); full: fsync every commit, survives power loss too",
   },
   {
     key: "drop_missing_gpu_leases",
@@ -272,7 +275,7 @@ export const DEFAULTS: Omit<CoordinatorConfig, "logger" | "clock"> = {
   shutdownGraceMs: 2_000,
   dataDir: ".data",
   persist: true,
-  storeSync: "full",
+  storeSync: "normal",
   dropMissingGpuLeases: false,
 };
 

@@ -93,7 +93,10 @@ export interface StoreBatch {
 }
 
 export interface StoreOptions {
-  /** "full" (default): fsync at every commit, durable across power loss; "normal": across crashes. */
+  /**
+   * "normal" (default): WAL commits without fsync: durable across a crash of the coordinator;
+   * "full": fsync at every commit: durable across power loss too (milliseconds per commit).
+   */
   sync?: "full" | "normal";
 }
 
@@ -279,7 +282,7 @@ export class LeaseStore {
       db.pragma("locking_mode = EXCLUSIVE");
       const mode = db.pragma("journal_mode = WAL", { simple: true });
       if (mode !== "wal") throw new Error(`cannot switch to WAL mode (got ${String(mode)})`);
-      db.pragma(`synchronous = ${opts.sync === "normal" ? "NORMAL" : "FULL"}`);
+      db.pragma(`synchronous = ${opts.sync === "full" ? "FULL" : "NORMAL"}`);
       // Take the write lock now, so a second coordinator on this data dir fails at start.
       db.exec("BEGIN IMMEDIATE; COMMIT;");
       const check = db.pragma("quick_check", { simple: true });

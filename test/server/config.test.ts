@@ -201,11 +201,11 @@ test("the lease store: data_dir, persist, store_sync, drop_missing_gpu_leases by
   expect(resolveConfig()).toMatchObject({
     dataDir: ".data",
     persist: true,
-    storeSync: "full",
+    storeSync: "normal",
     dropMissingGpuLeases: false,
   });
-  const file = parseConfigText("data_dir: /var/lib/cf-orch\nstore_sync: normal\n");
-  expect(resolveConfig(file)).toMatchObject({ dataDir: "/var/lib/cf-orch", storeSync: "normal" });
+  const file = parseConfigText("data_dir: /var/lib/cf-orch\nstore_sync: full\n");
+  expect(resolveConfig(file)).toMatchObject({ dataDir: "/var/lib/cf-orch", storeSync: "full" });
   const env = configFromEnv({ CF_ORCH_DATA_DIR: "/srv/cf", CF_ORCH_PERSIST: "0" });
   expect(resolveConfig(file, env)).toMatchObject({ dataDir: "/srv/cf", persist: false });
   const flags = parseFlags(["--data-dir", ":memory:", "--drop-missing-gpu-leases"]).config;
