@@ -8,8 +8,8 @@
  *
  * Setup at 1k, 10k and 100k waiting requests: two GPUs, node-a/0 (24576 MiB) held in full and
  * node-a/1 (8192 MiB) free; the waiting requests need 16384 MiB, so only node-a/0 can ever take
- * them (one class, one eligibility group: the longest line one GPU can have). A frozen clock
- * (nothing expires) and one listener that counts "queued" events.
+ * them (one class, one eligibility group: the longest line one GPU can have). A manual clock
+ * (TTLs of an hour: nothing expires) and one listener that counts "queued" events.
  *
  * Two workloads, timed in aggregate (the original micro-benchmark of the core's author):
  *  - churn: a request is acquired and granted, then released, on node-a/1, which the waiting
@@ -118,10 +118,13 @@ class Bench {
   readonly line: string[] = [];
   head = 0;
   private next = 0;
+  /** The clock, in ms. It only moves when tick() is called (nothing expires: TTLs are 1 h). */
+  t = 0;
 
   constructor(waiting: number) {
     this.s = new Scheduler({
-      clock: { now: () => 0 },
+      clock: { now: () => this.t },
+      defaultTtlMs: 3_600_000,
       gpus: [
         { id: "node-a/0", node: "node-a", index: 0, capacityMb: 24576 },
         { id: "node-a/1", node: "node-a", index: 1, capacityMb: 8192 },
@@ -269,7 +272,12 @@ function singles(b: Bench, p: CoreParams, out: CoreResult["events"], n: number):
   out["leave-tail"][n] = single(leaves, leaveUpdates);
 
   restoreUpdates = 0;
-  record("keep-alive", p.cheapReps, warmCheap, () => timeOne(() => b.s.keepAlive(b.holder)));
+  // The clock moves 1 ms per renewal: with a frozen clock every renewal would push a deadline
+  // identical to the live one, which the deadline heap cannot tell apart from it.
+  record("keep-alive", p.cheapReps, warmCheap, () => {
+    b.t++;
+    return timeOne(() => b.s.keepAlive(b.holder));
+  });
 
   const heavyReps = (oneUs: number): number =>
     Math.max(
