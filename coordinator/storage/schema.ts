@@ -4,8 +4,8 @@
  * written by a newer cf-orch is refused instead of being misread.
  *
  * Version 1:
- *   meta(key, value)      fencing_counter (decimal string: the highest token ever issued),
- *                         created_at (ms since the epoch)
+ *   meta(key, value)      fencing_counter (decimal string: the highest token ever issued;
+ *                         a new store starts it at the clock in microseconds), created_at (ms)
  *   leases(...)           one row per live lease: active, checkpointing (restored as active: the
  *                         victim still holds its memory) or paused; the slot as JSON; the fencing
  *                         token as a decimal string; evictable and work_lost_ms (the holder's
@@ -96,7 +96,12 @@ export function migrate(db: Database, from: number): void {
     for (let v = from; v < SCHEMA_VERSION; v++) db.exec(MIGRATIONS[v]!);
     if (from === 0) {
       db.pragma(`application_id = ${APPLICATION_ID}`);
-      db.prepare("INSERT INTO meta (key, value) VALUES ('fencing_counter', '0')").run();
+      // A new store's tokens start from the clock (microseconds), above every token an
+      // earlier store on this host could have issued: replacing a lost or corrupt store by an
+      // empty one (docs/OPERATIONS.md, "Recovery") never reissues a token.
+      db.prepare("INSERT INTO meta (key, value) VALUES ('fencing_counter', ?)").run(
+        String(BigInt(Date.now()) * 1000n),
+      );
       db.prepare("INSERT INTO meta (key, value) VALUES ('created_at', ?)").run(String(Date.now()));
     }
     db.pragma(`user_version = ${SCHEMA_VERSION}`);

@@ -165,9 +165,16 @@ test("every record kind round-trips through close and reopen", () => {
   expect(s.endedRequestIds).toEqual(["req_cancelled", "req_6"]);
 });
 
-test("the fencing counter never goes back across reopens", () => {
+test("the fencing counter never goes back across reopens; a new store starts it at the clock", () => {
   const dir = freshDir();
-  let last = 0n;
+  const before = BigInt(Date.now()) * 1000n;
+  const first = LeaseStore.open(dir);
+  const seed = first.load().fencingCounter;
+  first.close();
+  // Above anything an earlier store (replaced by this one) can have issued.
+  expect(seed).toBeGreaterThanOrEqual(before);
+  expect(seed).toBeLessThanOrEqual(BigInt(Date.now()) * 1000n);
+  let last = seed;
   for (let round = 1; round <= 5; round++) {
     const st = LeaseStore.open(dir);
     expect(st.load().fencingCounter).toBe(last);
@@ -188,7 +195,7 @@ test("the fencing counter never goes back across reopens", () => {
   }
   const st = LeaseStore.open(dir);
   expect(st.load()).toMatchObject({ fencingCounter: last, leases: [] });
-  expect(last).toBe(45n); // 3 + 6 + 9 + 12 + 15
+  expect(last - seed).toBe(45n); // 3 + 6 + 9 + 12 + 15
   st.close();
 });
 
