@@ -74,6 +74,7 @@ test(`${CYCLES} SIGKILL/restart cycles under random client load end consistent`,
   let grants = 0;
   let lost = 0;
   let resumes = 0;
+  let pauses = 0;
   let stop = false;
 
   const loop = async (name: string, evictable: boolean): Promise<void> => {
@@ -94,9 +95,12 @@ test(`${CYCLES} SIGKILL/restart cycles under random client load end consistent`,
           service: name,
           vramMb: pick([1024, 2048, 4096, 8192]),
           priority: pick(priorities),
-          ...(random() < 0.5 ? { gpu: "local/1" } : {}),
+          ...(random() < (evictable ? 0.8 : 0.5) ? { gpu: "local/1" } : {}),
         };
-        const holdMs = 20 + Math.floor(random() * 200);
+        // Evictable work runs longer, so that urgent requests find it to evict.
+        const holdMs = evictable
+          ? 200 + Math.floor(random() * 400)
+          : 20 + Math.floor(random() * 200);
         try {
           await rc.withLease(
             slot,
@@ -108,6 +112,7 @@ test(`${CYCLES} SIGKILL/restart cycles under random client load end consistent`,
                 lost++;
                 believed.delete(lease.id);
               });
+              lease.on("paused", () => pauses++);
               lease.on("resumed", () => {
                 resumes++;
                 noteToken(lease);
@@ -223,6 +228,7 @@ test(`${CYCLES} SIGKILL/restart cycles under random client load end consistent`,
     seed,
     ms: Date.now() - started,
     grants,
+    pauses,
     resumes,
     lost,
     checks,
