@@ -289,8 +289,14 @@ async function withCoordinator<T>(
   o: Options,
   profiles: Record<string, ProfileSummary>,
   store: StoreMode,
-  body: (c: BenchCoordinator, load: LoadGen) => Promise<T>,
+  body: (
+    c: BenchCoordinator,
+    load: LoadGen,
+    phases: Record<string, [number, number]>,
+  ) => Promise<T>,
 ): Promise<T> {
+  /** Named phases to summarise the profile for separately (besides the whole scenario time). */
+  const phases: Record<string, [number, number]> = {};
   const profileDir = join(ROOT, "bench", "results", "profiles");
   const profileFile = join(profileDir, `${name}.cpuprofile`);
   if (o.profile) {
@@ -308,7 +314,7 @@ async function withCoordinator<T>(
   log(`coordinator "${name}" pid ${c.pid} on ${c.url} (lease store: ${c.store})`);
   const load = LoadGen.start();
   try {
-    return await body(c, load);
+    return await body(c, load, phases);
   } finally {
     // Coordinator first: its graceful shutdown keeps waiting requests (O(1) each), whereas the
     // load generator exiting first would cancel every open stream one by one.
@@ -332,6 +338,11 @@ async function withCoordinator<T>(
       if (existsSync(file)) {
         profiles[name] = summarizeProfile(file, ROOT, 15, load.windows);
         console.log(formatProfile(profiles[name]));
+        for (const [phase, w] of Object.entries(phases)) {
+          profiles[`${name}:${phase}`] = summarizeProfile(file, ROOT, 15, [w]);
+          console.log(`[${name}: ${phase} phase only]`);
+          console.log(formatProfile(profiles[`${name}:${phase}`]!));
+        }
       } else log(`no profile written at ${file}`);
     }
   }
@@ -425,11 +436,12 @@ async function runAll(o: Options, p: Plan, profiles: Record<string, ProfileSumma
   }
   if (o.only.has("scale")) {
     const gpus = [{ index: 0, capacityMb: VRAM * p.scale.holders }];
-    await withCoordinator("scale", gpus, o, profiles, "disk", async (c, load) => {
+    await withCoordinator("scale", gpus, o, profiles, "disk", async (c, load, phases) => {
       log(
         `scale: ${p.scale.streams} waiting streams over ${p.scale.connections} connections, then drain`,
       );
       r.scale = await load.call<ScaleResult>("scale", { url: c.url, pid: c.pid, ...p.scale });
+      Object.assign(phases, r.scale.phasesUs);
     });
   }
   if (o.only.has("core")) {

@@ -561,9 +561,14 @@ export interface ScaleResult {
   /** Streams that failed instead of being granted during the drain, and what they said. */
   streamErrors: number;
   errorSamples: string[];
+  /** When each phase ran (monotonic clock, microseconds), to cut the coordinator's profile. */
+  phasesUs: Record<"ramp" | "waiting" | "drain", [number, number]>;
 }
 
 const MB = 1024 * 1024;
+
+/** Monotonic clock in microseconds: the clock of V8 CPU profiles (see bench/lib/profile.ts). */
+const monoUs = (): number => Number(process.hrtime.bigint() / 1000n);
 
 const progress = (msg: string): void => {
   process.stderr.write(`[load ${new Date().toISOString().slice(11, 19)}] scale: ${msg}\n`);
@@ -582,6 +587,7 @@ export async function scale(p: ScaleParams): Promise<ScaleResult> {
   const failures: string[] = [];
   /** Streams that ended with an error instead of GRANTED (e.g. their connection was closed). */
   let streamErrors = 0;
+  let drainOver = false;
   try {
     for (let i = 0; i < p.holders; i++) {
       const conn = conns[i % conns.length]!;
@@ -621,6 +627,9 @@ export async function scale(p: ScaleParams): Promise<ScaleResult> {
             } else if (res.event.case === "granted") {
               granted++;
               grantTimes.push(performance.now());
+              // After the drain phase (a timeout), hold on: no more grants, so the coordinator
+              // can settle before it is stopped.
+              if (drainOver) continue;
               const leaseId = res.event.value.leaseId;
               // Free the memory at once so the next waiter can be granted.
               void release(conn, leaseId).then(
@@ -644,6 +653,7 @@ export async function scale(p: ScaleParams): Promise<ScaleResult> {
 
     const cpuRamp0 = readCpuSeconds(p.pid);
     const tRamp0 = performance.now();
+    const monoRamp0 = monoUs();
     for (let i = 0; i < p.streams; i += p.batch) {
       const upTo = Math.min(p.streams, i + p.batch);
       const reached = deferred();
@@ -661,15 +671,18 @@ export async function scale(p: ScaleParams): Promise<ScaleResult> {
         throw new Error(`scale: streams failed: ${failures.slice(0, 3).join("; ")}`);
     }
     const rampMs = performance.now() - tRamp0;
+    const monoRamp1 = monoUs();
     const rampCpu = readCpuSeconds(p.pid) - cpuRamp0;
     onProgress = undefined;
 
     await sleep(p.settleMs);
     const cpu1 = readCpuSeconds(p.pid);
     const t1 = performance.now();
+    const monoWait0 = monoUs();
     await sleep(p.sampleMs);
     const cpu2 = readCpuSeconds(p.pid);
     const t2 = performance.now();
+    const monoWait1 = monoUs();
     const memWaiting = readMem(p.pid);
     progress(`waiting: coordinator RSS ${(memWaiting.rss / MB).toFixed(0)} MiB; draining`);
     const loadGenRss = process.memoryUsage().rss;
@@ -684,6 +697,7 @@ export async function scale(p: ScaleParams): Promise<ScaleResult> {
     const cpuD0 = readCpuSeconds(p.pid);
     const selfD0 = process.cpuUsage();
     const tD0 = performance.now();
+    const monoDrain0 = monoUs();
     for (const h of holders.splice(0))
       release(h.conn, h.leaseId).catch((err: unknown) =>
         failures.push(`holder release: ${String(err)}`),
@@ -699,6 +713,8 @@ export async function scale(p: ScaleParams): Promise<ScaleResult> {
     await withTimeout(done.promise, p.drainTimeoutMs, "drain")
       .catch(() => (timedOut = true))
       .finally(() => clearInterval(ticker));
+    drainOver = true;
+    const monoDrain1 = monoUs();
     const tD1 = performance.now();
     const cpuD1 = readCpuSeconds(p.pid);
     const memDrained = readMem(p.pid);
@@ -746,6 +762,11 @@ export async function scale(p: ScaleParams): Promise<ScaleResult> {
       loadGenRssMb: round(loadGenRss / MB, 1),
       streamErrors,
       errorSamples: [...new Set(drainFailures)].slice(0, 3),
+      phasesUs: {
+        ramp: [monoRamp0, monoRamp1],
+        waiting: [monoWait0, monoWait1],
+        drain: [monoDrain0, monoDrain1],
+      },
     };
   } catch (err) {
     for (const a of aborts) a.abort();
