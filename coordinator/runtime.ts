@@ -388,18 +388,26 @@ export class Runtime {
     this.revisionNo++;
     this.metrics.count(e);
     this.log(e);
+    // As in the core: one broken listener must not keep the others from their events.
+    const safely = (fn: () => void) => {
+      try {
+        fn();
+      } catch (err) {
+        this.logger.error({ err, event: e.type }, "event listener failed");
+      }
+    };
     const rid = requestIdOf(e);
     if (rid !== undefined) {
       this.rememberRequest(rid);
       const set = this.byRequest.get(rid);
-      if (set) for (const l of [...set]) l(e);
+      if (set) for (const l of [...set]) safely(() => l(e));
     }
     const hid = holderIdOf(e);
     if (hid !== undefined) {
       const set = this.byHolder.get(hid);
-      if (set) for (const l of [...set]) l(e);
+      if (set) for (const l of [...set]) safely(() => l(e));
     }
-    for (const l of this.changeListeners) l();
+    for (const l of this.changeListeners) safely(l);
   }
 
   private leaseFields(l: Lease): Record<string, unknown> {

@@ -102,6 +102,9 @@ test.each([
     expect(lease.gpuId).toBe(GPU1);
     expect(lease.fencingToken).toBeGreaterThan(BigInt(held.fencingToken));
     expect(after).toBeGreaterThanOrEqual(EARLIEST_MS);
+    process.stdout.write(
+      `dead holder (${_name}): reclaimed ${after} ms after SIGKILL, TTL ${TTL_MS}\n`,
+    );
     await expect(clients(c.url).lease.getLease({ leaseId: held.leaseId })).rejects.toMatchObject({
       rawMessage: expect.stringMatching(/no live lease/),
     });
@@ -143,6 +146,7 @@ test("a holder whose connection goes silent (no FIN): reclaimed after its TTL, a
   const after = Date.now() - frozenAt;
   expect(lease.gpuId).toBe(GPU1);
   expect(after).toBeGreaterThanOrEqual(EARLIEST_MS);
+  process.stdout.write(`frozen holder: reclaimed ${after} ms after the freeze, TTL ${TTL_MS}\n`);
   // The cut-off holder learns it too, at most one TTL after its last successful keep-alive.
   await waitFor("the holder's lease signal", () => lost.length > 0, TTL_MS + 5_000);
   expect(lost[0]).toBeInstanceOf(LeaseLostError);
