@@ -3,6 +3,8 @@ import type { Command } from "./main.js";
 import { ConfigError, configHelp, loadCliConfig } from "../coordinator/config/load.js";
 import { startCoordinator } from "../coordinator/server.js";
 
+/** Signals closer together than this are one signal delivered twice (process group + npm). */
+const DUPLICATE_SIGNAL_MS = 500;
 export const HELP = `usage: cf-orch coordinator [--config FILE] [options]
 
 Runs the cf-orch coordinator: gRPC, gRPC-Web and Connect on one port, plus GET /healthz and
@@ -50,13 +52,18 @@ async function run(argv: string[]): Promise<number> {
     return 1;
   }
   const c = coordinator;
-  let signals = 0;
+  // A second signal means "stop waiting, exit now" — but Ctrl-C under `npm start` reaches us
+  // twice at once (the terminal signals the whole process group and npm forwards its own), so
+  // only a signal that comes a moment after the first counts as the second.
+  let firstSignalAt: number | undefined;
   const onSignal = (signal: NodeJS.Signals) => {
-    signals++;
-    if (signals > 1) {
+    const now = Date.now();
+    if (firstSignalAt !== undefined) {
+      if (now - firstSignalAt < DUPLICATE_SIGNAL_MS) return;
       c.logger.warn({ signal }, "second signal: exiting now");
       process.exit(1);
     }
+    firstSignalAt = now;
     c.logger.info({ signal }, "signal received");
     void c.close();
   };

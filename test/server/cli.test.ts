@@ -151,3 +151,12 @@ test("SIGINT exits 0 too; a port in use is a clear start error", async () => {
   c.kill("SIGINT");
   expect(await c.exited).toEqual({ code: 0, signal: null });
 });
+
+test("Ctrl-C under npm (the same SIGINT twice at once) still shuts down gracefully", async () => {
+  const c = await spawnCoordinator();
+  c.kill("SIGINT");
+  c.kill("SIGINT");
+  expect(await c.exited).toEqual({ code: 0, signal: null });
+  expect(c.output.join("\n")).toContain('"msg":"stopped"');
+  expect(c.output.join("\n")).not.toContain("second signal");
+});
