@@ -154,8 +154,9 @@ test("SIGINT exits 0 too; a port in use is a clear start error", async () => {
 
 test("Ctrl-C under npm (the same SIGINT twice at once) still shuts down gracefully", async () => {
   const c = await spawnCoordinator();
-  c.kill("SIGINT");
-  c.kill("SIGINT");
+  c.kill("SIGINT"); // from the terminal, to the whole process group
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  c.kill("SIGINT"); // npm forwarding its own
   expect(await c.exited).toEqual({ code: 0, signal: null });
   expect(c.output.join("\n")).toContain('"msg":"stopped"');
   expect(c.output.join("\n")).not.toContain("second signal");
