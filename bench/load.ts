@@ -9,6 +9,7 @@ import { coreBench } from "./core-bench.js";
 type Handler = (params: never) => Promise<unknown>;
 
 const scenarios: Record<string, Handler> = {
+  warmup: net.warmup as Handler,
   baseline: net.baseline as Handler,
   leaseCycle: net.leaseCycle as Handler,
   handoff: net.handoff as Handler,

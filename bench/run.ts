@@ -46,6 +46,7 @@ import type {
   LoopResult,
   ScaleParams,
   ScaleResult,
+  WarmupParams,
 } from "./scenarios/net.js";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -230,7 +231,7 @@ interface Plan {
 function plan(o: Options): Plan {
   const q = o.quick;
   return {
-    loop: q ? { warmupMs: 300, durationMs: 700 } : { warmupMs: 1000, durationMs: 3000 },
+    loop: q ? { warmupMs: 300, durationMs: 700 } : { warmupMs: 1500, durationMs: 3000 },
     concurrency: [1, 64],
     handoff: {
       waiters: [16, 64],
@@ -314,6 +315,9 @@ async function withCoordinator<T>(
   log(`coordinator "${name}" pid ${c.pid} on ${c.url} (lease store: ${c.store})`);
   const load = LoadGen.start();
   try {
+    const wp: WarmupParams = { url: c.url, ms: o.quick ? 1000 : 5000, workers: 4, vramMb: VRAM };
+    await load.call("warmup", wp);
+    load.windows.length = 0; // profiles count the scenarios only, not the warm-up
     return await body(c, load, phases);
   } finally {
     // Coordinator first: its graceful shutdown keeps waiting requests (O(1) each), whereas the
