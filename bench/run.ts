@@ -7,8 +7,8 @@
  * to it over loopback. Every scenario warms up first. The run prints a table and writes
  * bench/results/latest.json (machine, Node version, date, git commit, figures, ratios, targets).
  *
- *   npm run bench                      # everything (~3-5 minutes on 2 cores)
- *   npm run bench -- --quick           # smoke run (well under a minute)
+ *   npm run bench                      # everything (~4 minutes on 2 vCPUs)
+ *   npm run bench -- --quick           # smoke run (~80 s)
  *   npm run bench -- --only handoff,scale
  *   npm run bench -- --profile --only scale   # + node --cpu-prof on the coordinator
  *

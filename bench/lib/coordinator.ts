@@ -5,10 +5,10 @@
  * With `profileDir`, the child runs under `node --cpu-prof` and writes its profile on exit.
  */
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import YAML from "yaml";
 import { listeningPort } from "./proc.js";
 import { sleep } from "./stats.js";
@@ -191,6 +191,8 @@ export async function startBenchCoordinator(spec: CoordinatorSpec): Promise<Benc
       await exited;
       clearTimeout(second);
       clearTimeout(kill);
+      // The temp config and the coordinator's store.
+      rmSync(dirname(configFile), { recursive: true, force: true });
     },
   };
 }
