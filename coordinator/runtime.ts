@@ -387,27 +387,31 @@ export class Runtime {
   private deliver(e: CoreEvent): void {
     this.revisionNo++;
     this.metrics.count(e);
-    this.log(e);
-    // As in the core: one broken listener must not keep the others from their events.
-    const safely = (fn: () => void) => {
-      try {
-        fn();
-      } catch (err) {
-        this.logger.error({ err, event: e.type }, "event listener failed");
-      }
-    };
+    // A moving queue of n waiters delivers n `queued` events per grant: keep this path free of
+    // per-event allocations (no log objects unless debug is on, no listener-set copies).
+    if (e.type !== "queued" || this.logger.isLevelEnabled("debug")) this.log(e);
     const rid = requestIdOf(e);
     if (rid !== undefined) {
       this.rememberRequest(rid);
       const set = this.byRequest.get(rid);
-      if (set) for (const l of [...set]) safely(() => l(e));
+      // Iterating a Set while a listener unsubscribes is safe (deleted entries are skipped).
+      if (set) for (const l of set) this.safely(l, e);
     }
     const hid = holderIdOf(e);
     if (hid !== undefined) {
       const set = this.byHolder.get(hid);
-      if (set) for (const l of [...set]) safely(() => l(e));
+      if (set) for (const l of set) this.safely(l, e);
     }
-    for (const l of this.changeListeners) safely(l);
+    for (const l of this.changeListeners) this.safely(l, e);
+  }
+
+  /** As in the core: one broken listener must not keep the others from their events. */
+  private safely(l: (e: CoreEvent) => void, e: CoreEvent): void {
+    try {
+      l(e);
+    } catch (err) {
+      this.logger.error({ err, event: e.type }, "event listener failed");
+    }
   }
 
   private leaseFields(l: Lease): Record<string, unknown> {

@@ -193,7 +193,7 @@ export const SCALAR_KEYS: readonly KeySpec[] = [
     key: "queued_min_interval_ms",
     prop: "queuedMinIntervalMs",
     type: { kind: "int", min: 0, max: 60_000, unit: "ms" },
-    help: "coalesce QUEUED updates to at most one per stream per interval (default 100; 0 = every change)",
+    help: "coalesce QUEUED updates to at most one per stream per interval x max(1, position/8) (default 100; 0 = every change)",
   },
   {
     key: "hold_heartbeat_ms",

@@ -77,7 +77,19 @@ export function leaseService(rt: Runtime, cfg: LeaseCfg): ServiceImpl<typeof Lea
           : checkIdField(req.holderId, "holder_id");
 
       const box = new Mailbox<CoreEvent>();
-      const unsubscribe = rt.subscribeRequest(requestId, (e) => box.push(e));
+      // QUEUED events only replace `latest` (coalescing: the handler sends the latest view when
+      // its interval allows); the handler is woken only when it sleeps with nothing pending.
+      // Every other event (GRANTED, failures) goes to the mailbox at once, so it is never delayed.
+      let latest: QueueEntryView | undefined;
+      let idle = false;
+      const unsubscribe = rt.subscribeRequest(requestId, (e) => {
+        if (e.type !== "queued") return box.push(e);
+        latest = e.entry;
+        if (idle) {
+          idle = false;
+          box.push(e);
+        }
+      });
       let isAttached = false;
       let delivered = false;
       let lease: Lease | undefined;
@@ -101,18 +113,22 @@ export function leaseService(rt: Runtime, cfg: LeaseCfg): ServiceImpl<typeof Lea
           );
 
         if (!lease) {
-          // QUEUED updates: the latest view, at most one per queuedMinIntervalMs (coalesced,
-          // so a long line does not cost O(waiters) messages per grant), plus a heartbeat.
+          // QUEUED updates: the latest view, coalesced (so a long line does not cost
+          // O(waiters) messages per grant), plus a heartbeat. A waiter at position p sends at most
+          // one update per queuedMinIntervalMs * max(1, p / 8): the head of the line stays
+          // responsive, the far back (whose position says little) is told less often.
           let sent: QueueEntryView = view!;
-          let pending: QueueEntryView | undefined;
           yield queued(sent);
           let sentAt = Date.now();
           let nextBeat = sentAt + cfg.queuedHeartbeatMs;
           while (!lease) {
             const now = Date.now();
-            if (pending && now - sentAt >= cfg.queuedMinIntervalMs) {
+            const pending = latest !== undefined && !sameView(sent, latest) ? latest : undefined;
+            const interval = pending
+              ? cfg.queuedMinIntervalMs * Math.max(1, pending.position / 8)
+              : 0;
+            if (pending && now - sentAt >= interval) {
               sent = pending;
-              pending = undefined;
               sentAt = now;
               nextBeat = now + cfg.queuedHeartbeatMs;
               yield queued(sent);
@@ -120,21 +136,19 @@ export function leaseService(rt: Runtime, cfg: LeaseCfg): ServiceImpl<typeof Lea
             }
             if (now >= nextBeat) {
               sent = pending ?? s.getEntry(requestId) ?? sent;
-              pending = undefined;
               sentAt = now;
               nextBeat = now + cfg.queuedHeartbeatMs;
               yield queued(sent);
               continue;
             }
-            const wakeAt = pending
-              ? Math.min(nextBeat, sentAt + cfg.queuedMinIntervalMs)
-              : nextBeat;
+            const wakeAt = pending ? Math.min(nextBeat, sentAt + interval) : nextBeat;
+            idle = pending === undefined;
             const got = await box.next(ctx.signal, wakeAt - now);
+            idle = false;
             if (got === TIMEOUT || got === CLOSED) continue;
             switch (got.type) {
               case "queued":
-                pending = sameView(sent, got.entry) ? undefined : got.entry;
-                break;
+                break; // `latest` holds it
               case "granted":
               case "resumed":
                 lease = got.lease;

@@ -9,7 +9,9 @@
  *
  * Dead peers: connect-node never pings. Every `pingIntervalMs` each HTTP/2 session gets a
  * PING; a session whose PING fails or gets no answer within `pingTimeoutMs` is destroyed,
- * which aborts its streams (and so the handlers' signals). TCP keep-alive is enabled on every
+ * which aborts its streams (and so the handlers' signals), unless the socket received bytes
+ * since the PING was sent (the peer is alive and our loop was slow to read the ack under load:
+ * the timeout is re-armed instead). TCP keep-alive is enabled on every
  * socket as a second line of defence for HTTP/1.1.
  */
 import * as http from "node:http";
@@ -189,12 +191,31 @@ export class TransportServer {
     if (session.closed || session.destroyed || this.pingsInFlight.has(session)) return;
     this.pingsInFlight.add(session);
     let answered = false;
-    const timer = setTimeout(() => {
-      if (answered) return;
-      this.opts.logger.info("http2 peer did not answer PING in time; closing its session");
-      session.destroy();
-    }, this.opts.pingTimeoutMs);
-    timer.unref();
+    let timer: NodeJS.Timeout | undefined;
+    // Bytes read from the peer so far: if more arrive before the PING times out, the peer is
+    // alive and only our event loop was too busy to read the ack (overload): re-arm, not close.
+    const bytesRead = (): number => session.socket?.bytesRead ?? 0;
+    let readAtArm = bytesRead();
+    const arm = () => {
+      timer = setTimeout(() => {
+        if (answered) return;
+        // Timers run before the loop polls for I/O: let it read what has arrived first.
+        setImmediate(() => {
+          if (answered || session.closed || session.destroyed) return;
+          const readNow = bytesRead();
+          if (readNow !== readAtArm) {
+            readAtArm = readNow;
+            this.opts.logger.debug("http2 PING ack late but the peer is sending; waiting longer");
+            arm();
+            return;
+          }
+          this.opts.logger.info("http2 peer did not answer PING in time; closing its session");
+          session.destroy();
+        });
+      }, this.opts.pingTimeoutMs);
+      timer.unref();
+    };
+    arm();
     try {
       const sent = session.ping((err) => {
         answered = true;

@@ -70,8 +70,11 @@ class LeaseServiceServicer:
 
     def Acquire(self, request, context):
         """Acquire asks for a slot and streams its progress: zero or more QUEUED
-        updates (sent whenever the position, the VRAM ahead or the reason
-        changes, and periodically as a heartbeat), then exactly one GRANTED.
+        updates (sent when the position, the VRAM ahead or the reason changes,
+        and periodically as a heartbeat), then exactly one GRANTED. Updates are
+        coalesced: each carries the latest state, at most one per
+        queued_min_interval_ms x max(1, position / 8), so the further back in
+        the line, the less often; GRANTED is never delayed.
         Unless AcquireRequest.hold is set the stream ends after GRANTED and the
         caller keeps the lease alive with KeepAlive.
 
