@@ -18,6 +18,7 @@ import { join, resolve } from "node:path";
 import BetterSqlite3, { type Database, type Statement } from "better-sqlite3";
 import { ConfigError } from "../config/load.js";
 import type { Lease, PersistedLease, SlotSpec } from "../core/index.js";
+import type { GpuRecord } from "../gpus.js";
 import { SCHEMA_VERSION, inspectSchema, migrate } from "./schema.js";
 
 export const STORE_FILE = "cf-orch.db";
@@ -47,16 +48,8 @@ export class StoreError extends ConfigError {
   }
 }
 
-/** A GPU registered by a node agent, as the catalogue describes it. */
-export interface StoredGpu {
-  id: string;
-  node: string;
-  index: number;
-  name: string;
-  uuid: string;
-  capacityMb: number;
-  memoryTotalMb?: number;
-}
+/** A GPU registered by a node agent, as the catalogue describes it (its profile is re-resolved). */
+export type StoredGpu = Omit<GpuRecord, "profile">;
 
 export interface StoredLease extends PersistedLease {
   /** As stored: "checkpointing" is restored as active (the victim still holds its memory). */

@@ -307,23 +307,7 @@ describe("signals", () => {
   test("SIGINT while waiting for a lease cancels the wait (exit 130) and leaves the queue", async () => {
     const dir = tempDir();
     const go = join(dir, "go");
-    const holder = startCli([
-      "run",
-      "--vram",
-      "20",
-      "--url",
-      url,
-      "--",
-      "node",
-      "-e",
-      WAIT_GO,
-      join(dir, "log"),
-      go,
-      "holder",
-    ]);
-    await holder.waitFor("started holder", 15_000, "stdout");
-    const waiter = startCli(["run", "--vram", "20", "--url", url, "--", "node", "-e", TRAP]);
-    await waitUntil("a waiting request", async () => (await getStatus(url)).queue.length === 1);
+    const { holder, waiter } = await holdGpuWithWaiter(dir, go);
     waiter.kill("SIGINT");
     const exit = await waiter.exited;
     expect(exit.code).toBe(130);
@@ -338,23 +322,7 @@ describe("signals", () => {
 test("a SIGKILLed cf-orch run that was waiting leaves the queue at once", async () => {
   const dir = tempDir();
   const go = join(dir, "go");
-  const holder = startCli([
-    "run",
-    "--vram",
-    "20",
-    "--url",
-    url,
-    "--",
-    "node",
-    "-e",
-    WAIT_GO,
-    join(dir, "log"),
-    go,
-    "holder",
-  ]);
-  await holder.waitFor("started holder", 15_000, "stdout");
-  const waiter = startCli(["run", "--vram", "20", "--url", url, "--", "node", "-e", TRAP]);
-  await waitUntil("a waiting request", async () => (await getStatus(url)).queue.length === 1);
+  const { holder, waiter } = await holdGpuWithWaiter(dir, go);
   waiter.kill("SIGKILL");
   await waiter.exited;
   await waitUntil("the queue to empty", async () => (await getStatus(url)).queue.length === 0);
@@ -520,3 +488,25 @@ describe("usage (the full table of argument errors is in run-args.test.ts)", () 
     expect(r.stderr).toContain("can never be granted");
   });
 });
+
+/** A `cf-orch run` holding the 24 GB GPU until GO exists, and a second one waiting behind it. */
+async function holdGpuWithWaiter(dir: string, go: string) {
+  const holder = startCli([
+    "run",
+    "--vram",
+    "20",
+    "--url",
+    url,
+    "--",
+    "node",
+    "-e",
+    WAIT_GO,
+    join(dir, "log"),
+    go,
+    "holder",
+  ]);
+  await holder.waitFor("started holder", 15_000, "stdout");
+  const waiter = startCli(["run", "--vram", "20", "--url", url, "--", "node", "-e", TRAP]);
+  await waitUntil("a waiting request", async () => (await getStatus(url)).queue.length === 1);
+  return { holder, waiter };
+}
